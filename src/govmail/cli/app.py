@@ -1,0 +1,506 @@
+"""The ``govmail`` command line: thin commands over the service functions.
+
+Exit codes: 0 success; 1 a domain error (message in Vietnamese and English on stderr);
+2 wrong usage; 3 the wanted address is taken (free proposals on stdout, one per line).
+Every command takes ``--data DIR`` (default $GOVMAIL_DATA, else ./data) and ``--json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from govmail.config import Config, load_config
+from govmail.core.errors import AddressTaken, GovmailError
+from govmail.directory import agencies, people
+from govmail.directory.export import CSV_ENCODING, write_csv, write_vcf, write_xlsx
+from govmail.directory.importer import import_officials
+from govmail.directory.search import directory_entries, search_directory
+from govmail.ops.setup import init_data_dir
+from govmail.store.database import Database
+
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data", envvar="GOVMAIL_DATA", help="Data directory.", show_default=True),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+DEFAULT_DATA = Path("data")
+
+app = typer.Typer(
+    help="govmail — hệ thống thư điện tử công vụ (official e-mail platform).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+agency_app = typer.Typer(help="Cơ quan và hộp thư cơ quan (agencies).", no_args_is_help=True)
+person_app = typer.Typer(help="Cán bộ và hộp thư cá nhân (officials).", no_args_is_help=True)
+address_app = typer.Typer(help="Địa chỉ hộp thư (addresses).", no_args_is_help=True)
+directory_app = typer.Typer(help="Danh bạ (the directory).", no_args_is_help=True)
+import_app = typer.Typer(help="Nhập dữ liệu (imports).", no_args_is_help=True)
+app.add_typer(agency_app, name="agency")
+app.add_typer(person_app, name="person")
+app.add_typer(address_app, name="address")
+app.add_typer(directory_app, name="directory")
+app.add_typer(import_app, name="import")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    app()
+
+
+def _fail(exc: GovmailError, as_json: bool) -> typer.Exit:
+    if as_json:
+        print(json.dumps({"error": exc.as_dict()}, ensure_ascii=False, indent=2))
+    else:
+        err.print(f"Lỗi: {exc.message_vi}", markup=False)
+        err.print(f"Error: {exc.message_en}", markup=False)
+        if isinstance(exc, AddressTaken):
+            for proposal in exc.proposals:
+                print(proposal)
+    return typer.Exit(exc.exit_code)
+
+
+def _run(data: Path, as_json: bool, action: Callable[[Database, Config], Awaitable[T]]) -> T:
+    """Run one use case against the data directory; domain errors become exit codes."""
+
+    async def go() -> T:
+        cfg = load_config(data)
+        db = Database(cfg.effective_database_url)
+        try:
+            return await action(db, cfg)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(go())
+    except GovmailError as exc:
+        raise _fail(exc, as_json) from None
+
+
+def _emit(as_json: bool, payload: Any, text: str) -> None:
+    if as_json:
+        print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    else:
+        out.print(text, markup=False)
+
+
+# --- init and serve ---------------------------------------------------------------
+
+
+@app.command()
+def init(
+    domain: Annotated[str, typer.Option(help="The province's mail domain.")] = "khanhhoa.gov.vn",
+    demo: Annotated[bool, typer.Option("--demo", help="Load a generated sample province.")] = False,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Tạo thư mục dữ liệu mới: cấu hình, cơ sở dữ liệu, chứng thư TLS (create a data directory)."""
+    try:
+        result = asyncio.run(init_data_dir(data, domain=domain, demo=demo))
+    except GovmailError as exc:
+        raise _fail(exc, as_json) from None
+    lines = [
+        f"Đã khởi tạo {result.data_dir} cho tên miền {result.domain}.",
+        f"  Cơ sở dữ liệu: {result.database}",
+        f"  Chứng thư TLS tự ký: {result.tls_cert}",
+    ]
+    if demo:
+        lines.append(f"  Tỉnh mẫu: {result.demo_agencies} cơ quan, {result.demo_people} cán bộ.")
+        lines.extend(
+            f"  Tài khoản mẫu: {a['address']} / {a['password']} ({a['name']}, {a['agency']})"
+            for a in result.demo_accounts
+        )
+    _emit(as_json, result.as_dict(), "\n".join(lines))
+
+
+@app.command()
+def serve(
+    web: Annotated[
+        str | None, typer.Option(help="HOST:PORT for the web app (default from config).")
+    ] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Chạy mọi dịch vụ trong một tiến trình (serve every protocol and the web)."""
+    from govmail.serve import run_server
+
+    try:
+        cfg = load_config(data)
+        run_server(cfg, web=web, as_json=as_json)
+    except GovmailError as exc:
+        raise _fail(exc, as_json) from None
+
+
+# --- agencies ---------------------------------------------------------------------
+
+
+def _agency_text(a: Any) -> str:
+    parent = f", trực thuộc {a.parent_address}" if a.parent_address else ""
+    state = "" if a.status == "active" else " [đã giải thể]"
+    aliases = f" (địa chỉ cũ: {', '.join(a.aliases)})" if a.aliases else ""
+    return f"{a.address}  {a.name}{parent}{state}{aliases}"
+
+
+@agency_app.command("add")
+def agency_add(
+    name: Annotated[str, typer.Option(help='Full name, e.g. "Sở Thông tin và Truyền thông".')],
+    abbr: Annotated[str | None, typer.Option(help="Abbreviation (proposed from the name).")] = None,
+    parent: Annotated[str | None, typer.Option(help="Parent agency's address.")] = None,
+    external: Annotated[bool, typer.Option("--external", help="Outside the scope (R10).")] = False,
+    address: Annotated[str | None, typer.Option(help="Exact address local part.")] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Tạo cơ quan và hộp thư cơ quan (create an agency and its mailbox)."""
+    created = _run(
+        data,
+        as_json,
+        lambda db, cfg: agencies.add_agency(
+            db, cfg, name=name, abbr=abbr, parent=parent, external=external, address=address
+        ),
+    )
+    _emit(
+        as_json, created.as_dict(), f"Đã tạo hộp thư cơ quan: {created.address}  ({created.name})"
+    )
+
+
+@agency_app.command("list")
+def agency_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include dissolved agencies.")] = False,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Cây cơ quan (the agency tree)."""
+    tree = _run(
+        data, as_json, lambda db, cfg: agencies.list_agencies(db, cfg, include_dissolved=all_)
+    )
+    text = "\n".join(
+        f"{'  ' * a.depth}{a.address}  {a.name}{'' if a.status == 'active' else ' [đã giải thể]'}"
+        for a in tree
+    )
+    _emit(as_json, [a.as_dict() for a in tree], text or "(chưa có cơ quan nào)")
+
+
+@agency_app.command("show")
+def agency_show(
+    agency: Annotated[str, typer.Argument(help="The agency's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Thông tin một cơ quan (one agency)."""
+    detail = _run(data, as_json, lambda db, cfg: agencies.show_agency(db, cfg, agency))
+    lines = [
+        _agency_text(detail.agency),
+        f"  Viết tắt: {detail.agency.abbr}; hộp thư: {detail.agency.mailbox_status};"
+        f" cán bộ đang hoạt động: {detail.active_people}",
+    ]
+    lines.extend(f"  └ {_agency_text(c)}" for c in detail.children)
+    _emit(as_json, detail.as_dict(), "\n".join(lines))
+
+
+@agency_app.command("rename")
+def agency_rename(
+    agency: Annotated[str, typer.Argument(help="The agency's address.")],
+    name: Annotated[str, typer.Option(help="The new full name.")],
+    abbr: Annotated[str | None, typer.Option(help="New abbreviation (proposed).")] = None,
+    address: Annotated[str | None, typer.Option(help="Exact new address local part.")] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Đổi tên cơ quan; địa chỉ cũ được giữ làm bí danh (rename; old address kept as alias)."""
+    renamed = _run(
+        data,
+        as_json,
+        lambda db, cfg: agencies.rename_agency(
+            db, cfg, agency, name=name, abbr=abbr, address=address
+        ),
+    )
+    _emit(as_json, renamed.as_dict(), f"Đã đổi tên: {_agency_text(renamed)}")
+
+
+@agency_app.command("move")
+def agency_move(
+    agency: Annotated[str, typer.Argument(help="The agency's address.")],
+    parent: Annotated[
+        str | None,
+        typer.Option("--parent", "--to", help="New parent's address; omit for top level."),
+    ] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Chuyển cơ quan sang cơ quan cấp trên khác (move under another parent)."""
+    moved = _run(
+        data, as_json, lambda db, cfg: agencies.move_agency(db, cfg, agency, parent=parent)
+    )
+    _emit(as_json, moved.as_dict(), f"Đã chuyển: {_agency_text(moved)}")
+
+
+@agency_app.command("dissolve")
+def agency_dissolve(
+    agency: Annotated[str, typer.Argument(help="The agency's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Giải thể cơ quan; hộp thư cơ quan bị khóa (dissolve; the mailbox is disabled, R9)."""
+    gone = _run(data, as_json, lambda db, cfg: agencies.dissolve_agency(db, cfg, agency))
+    _emit(as_json, gone.as_dict(), f"Đã giải thể {gone.name}; hộp thư {gone.address} đã bị khóa.")
+
+
+# --- people -----------------------------------------------------------------------
+
+
+def _person_text(p: Any) -> str:
+    state = "" if p.status == "active" else " [đã xóa]"
+    extra = ", ".join(x for x in (p.position, p.department) if x)
+    aliases = f" (địa chỉ cũ: {', '.join(p.aliases)})" if p.aliases else ""
+    extra = f" — {extra}" if extra else ""
+    return f"{p.address}  {p.full_name}{extra}, {p.agency_name}{state}{aliases}"
+
+
+@person_app.command("add")
+def person_add(
+    agency: Annotated[str, typer.Option(help="The agency's address.")],
+    name: Annotated[str, typer.Option(help='Full name, e.g. "Lê Đức Phương".')],
+    position: Annotated[str, typer.Option(help="Chức vụ.")] = "",
+    department: Annotated[str, typer.Option(help="Bộ phận công tác.")] = "",
+    address: Annotated[str | None, typer.Option(help="Exact address local part.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password agreed with the user (else a random one).")
+    ] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Tạo cán bộ và hộp thư cá nhân (create an official and their mailbox, R5)."""
+    created = _run(
+        data,
+        as_json,
+        lambda db, cfg: people.add_person(
+            db,
+            cfg,
+            agency=agency,
+            name=name,
+            position=position,
+            department=department,
+            address=address,
+            password=password,
+        ),
+    )
+    text = f"Đã tạo hộp thư cá nhân: {created.person.address}  ({created.person.full_name})"
+    if created.initial_password:
+        text += (
+            f"\nMật khẩu ban đầu (chỉ hiện một lần, phải đổi khi đăng nhập lần đầu):"
+            f" {created.initial_password}"
+        )
+    _emit(as_json, created.as_dict(), text)
+
+
+@person_app.command("show")
+def person_show(
+    address: Annotated[str, typer.Argument(help="The person's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Thông tin một cán bộ (one official)."""
+    found = _run(data, as_json, lambda db, cfg: people.show_person(db, cfg, address))
+    _emit(as_json, found.as_dict(), _person_text(found))
+
+
+@person_app.command("move")
+def person_move(
+    address: Annotated[str, typer.Argument(help="The person's address.")],
+    to: Annotated[str, typer.Option("--to", help="The new agency's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Chuyển công tác; địa chỉ giữ nguyên (move to another agency; address unchanged, R2)."""
+    moved = _run(data, as_json, lambda db, cfg: people.move_person(db, cfg, address, to=to))
+    _emit(as_json, moved.as_dict(), f"Đã chuyển: {_person_text(moved)}")
+
+
+@person_app.command("update")
+def person_update(
+    address: Annotated[str, typer.Argument(help="The person's address.")],
+    position: Annotated[str | None, typer.Option(help="New position (change code 1).")] = None,
+    department: Annotated[str | None, typer.Option(help="New department (code 2).")] = None,
+    new_address: Annotated[
+        str | None, typer.Option("--address", help="New address (code 3); old kept as alias.")
+    ] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Thay đổi thông tin theo Mẫu 02 (change position, department or address, R8)."""
+    updated = _run(
+        data,
+        as_json,
+        lambda db, cfg: people.update_person(
+            db, cfg, address, position=position, department=department, address=new_address
+        ),
+    )
+    _emit(as_json, updated.as_dict(), f"Đã cập nhật: {_person_text(updated)}")
+
+
+@person_app.command("remove")
+def person_remove(
+    address: Annotated[str, typer.Argument(help="The person's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Xóa hộp thư cá nhân theo Mẫu 03 (remove an official's mailbox, R9)."""
+    removed = _run(data, as_json, lambda db, cfg: people.remove_person(db, cfg, address))
+    _emit(as_json, removed.as_dict(), f"Đã xóa hộp thư {removed.address} ({removed.full_name}).")
+
+
+@person_app.command("reset-password")
+def person_reset_password(
+    address: Annotated[str, typer.Argument(help="The mailbox's address.")],
+    password: Annotated[str | None, typer.Option(help="Password agreed with the user.")] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Cấp mật khẩu mới (issue a new password, R7)."""
+    issued = _run(
+        data, as_json, lambda db, cfg: people.reset_password(db, cfg, address, password=password)
+    )
+    text = "Đã đặt mật khẩu."
+    if issued:
+        text = f"Mật khẩu mới (chỉ hiện một lần, phải đổi khi đăng nhập lần đầu): {issued}"
+    _emit(as_json, {"address": address, "initial_password": issued}, text)
+
+
+# --- addresses and the directory ------------------------------------------------
+
+
+@address_app.command("suggest")
+def address_suggest(
+    name: Annotated[str, typer.Option(help="Full name.")],
+    agency: Annotated[str | None, typer.Option(help="The agency's address.")] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Đề xuất địa chỉ còn trống, tốt nhất trước (free addresses, best first)."""
+    proposals = _run(
+        data, as_json, lambda db, cfg: people.suggest_addresses(db, cfg, name=name, agency=agency)
+    )
+    _emit(as_json, proposals, "\n".join(proposals))
+
+
+@directory_app.command("search")
+def directory_search(
+    query: Annotated[str, typer.Argument(help='Words to find, e.g. "nguyen van".')],
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Tìm trong danh bạ, không phân biệt dấu (diacritics-insensitive search)."""
+    hits = _run(data, as_json, lambda db, cfg: search_directory(db, cfg, query, limit=limit))
+    text = "\n".join(
+        f"{h.address}  {h.name}"
+        + (
+            f" — {', '.join(x for x in (h.position, h.department) if x)}"
+            if h.position or h.department
+            else ""
+        )
+        + (f", {h.agency_name}" if h.agency_name else "")
+        for h in hits
+    )
+    _emit(as_json, [h.as_dict() for h in hits], text or "(không tìm thấy)")
+
+
+@directory_app.command("export")
+def directory_export(
+    format_: Annotated[str, typer.Option("--format", help="csv, xlsx or vcf.")] = "csv",
+    out_file: Annotated[Path | None, typer.Option("--out", help="File (default stdout).")] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Xuất danh bạ ra CSV, Excel hoặc vCard (export the directory)."""
+    if format_ not in ("csv", "xlsx", "vcf"):
+        raise _fail(
+            GovmailError(
+                f"Định dạng không hỗ trợ: {format_} (chọn csv, xlsx hoặc vcf).",
+                f"Unsupported format: {format_} (choose csv, xlsx or vcf).",
+            ),
+            as_json,
+        )
+    entries = _run(data, as_json, directory_entries)
+    if format_ == "xlsx":
+        if out_file is None:
+            write_xlsx(entries, sys.stdout.buffer)
+        else:
+            with out_file.open("wb") as fh:
+                write_xlsx(entries, fh)
+    else:
+        writer = write_csv if format_ == "csv" else write_vcf
+        if out_file is None:
+            writer(entries, sys.stdout)
+        else:
+            encoding = CSV_ENCODING if format_ == "csv" else "utf-8"
+            with out_file.open("w", encoding=encoding, newline="") as fh:
+                writer(entries, fh)
+    if out_file is not None:
+        _emit(
+            as_json,
+            {"file": str(out_file), "format": format_, "entries": len(entries)},
+            f"Đã xuất {len(entries)} mục ra {out_file}.",
+        )
+
+
+@import_app.command("officials")
+def import_officials_cmd(
+    file: Annotated[Path, typer.Argument(help="Staff list (.xlsx or .csv).")],
+    agency: Annotated[str, typer.Option(help="The agency's address.")],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Skip rows whose regulation address is taken.")
+    ] = False,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Nhập danh sách cán bộ từ Excel/CSV (import officials from a spreadsheet)."""
+    progress = Progress(
+        TextColumn("Đang nhập"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    )
+    task = progress.add_task("import", total=None)
+
+    async def run(db: Database, cfg: Config) -> Any:
+        return await import_officials(
+            db,
+            cfg,
+            file,
+            agency=agency,
+            strict=strict,
+            progress=lambda n: progress.advance(task, n),
+        )
+
+    with progress:
+        summary = _run(data, as_json, run)
+    lines = [
+        f"Đã tạo: {len(summary.created)} hộp thư",
+        "Địa chỉ chọn tự động (địa chỉ theo quy định đã có người dùng):"
+        f" {len(summary.auto_addressed)}",
+    ]
+    lines.extend(f"  dòng {r['row']}: {r['name']} → {r['address']}" for r in summary.auto_addressed)
+    lines.append(f"Đã có trong danh bạ (bỏ qua): {len(summary.already_present)}")
+    lines.append(f"Bỏ qua do lỗi: {len(summary.skipped)}")
+    lines.extend(f"  dòng {r['row']}: {r['reason_vi']}" for r in summary.skipped)
+    if summary.created:
+        lines.append(
+            "Các hộp thư mới chưa có mật khẩu: cấp bằng 'govmail person reset-password ĐỊA_CHỈ'."
+        )
+    _emit(as_json, summary.as_dict(), "\n".join(lines))

@@ -1,0 +1,146 @@
+"""The data directory's configuration file (govmail.toml): reading it and writing the first one."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from govmail.core.errors import InvalidInput
+from govmail.core.naming import DEFAULT_RESERVED
+
+CONFIG_FILE = "govmail.toml"
+MB = 1024 * 1024
+
+# Unprivileged loopback ports for development; production sets 25/587/465/143/993/443.
+DEV_LISTENERS = {
+    "smtp": "127.0.0.1:2525",
+    "submission": "127.0.0.1:1587",
+    "submissions": "127.0.0.1:1465",
+    "imap": "127.0.0.1:1143",
+    "imaps": "127.0.0.1:1993",
+    "web": "127.0.0.1:8080",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a govmail process needs to know about its installation."""
+
+    data_dir: Path
+    domain: str = "khanhhoa.gov.vn"
+    alias_domains: tuple[str, ...] = ()
+    hostname: str = "mail.khanhhoa.gov.vn"
+    database_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    agency_quota_bytes: int = 500 * MB
+    personal_quota_bytes: int = 100 * MB
+    reserved_local_parts: frozenset[str] = DEFAULT_RESERVED
+    listeners: dict[str, str] = field(default_factory=lambda: dict(DEV_LISTENERS))
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL: GOVMAIL_DATABASE_URL, else the file's, else SQLite in data_dir."""
+        return (
+            os.environ.get("GOVMAIL_DATABASE_URL")
+            or self.database_url
+            or f"sqlite+aiosqlite:///{self.data_dir / 'govmail.db'}"
+        )
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def load_config(data_dir: Path) -> Config:
+    """Read ``data_dir/govmail.toml``; raises InvalidInput if it is missing or malformed."""
+    path = data_dir / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"Không tìm thấy {path}. Hãy chạy 'govmail init --data {data_dir}' trước.",
+            f"{path} not found. Run 'govmail init --data {data_dir}' first.",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(
+            f"Tệp cấu hình {path} sai cú pháp: {exc}",
+            f"Configuration file {path} is malformed: {exc}",
+        ) from None
+    return _config_from_dict(data_dir, raw)
+
+
+def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
+    mail = raw.get("mail", {})
+    quota = raw.get("quota", {})
+    tls = raw.get("tls", {})
+
+    def data_path(value: str | None) -> Path | None:
+        return (
+            None
+            if not value
+            else (data_dir / value if not Path(value).is_absolute() else Path(value))
+        )
+
+    reserved = frozenset(str(x).lower() for x in mail.get("reserved", [])) or DEFAULT_RESERVED
+    listeners = dict(DEV_LISTENERS)
+    listeners.update({str(k): str(v) for k, v in raw.get("listen", {}).items()})
+    try:
+        return Config(
+            data_dir=data_dir,
+            domain=str(mail.get("domain", Config.domain)).lower(),
+            alias_domains=tuple(str(d).lower() for d in mail.get("alias_domains", [])),
+            hostname=str(mail.get("hostname", f"mail.{mail.get('domain', Config.domain)}")),
+            database_url=str(raw.get("database", {}).get("url", "")),
+            tls_cert=data_path(tls.get("cert")),
+            tls_key=data_path(tls.get("key")),
+            agency_quota_bytes=int(quota.get("agency_mb", 500)) * MB,
+            personal_quota_bytes=int(quota.get("personal_mb", 100)) * MB,
+            reserved_local_parts=reserved,
+            listeners=listeners,
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"Giá trị cấu hình không hợp lệ trong {data_dir / CONFIG_FILE}: {exc}",
+            f"Invalid configuration value in {data_dir / CONFIG_FILE}: {exc}",
+        ) from None
+
+
+def render_config(domain: str) -> str:
+    """The commented govmail.toml that ``govmail init`` writes."""
+    listen = "\n".join(f'{name} = "{addr}"' for name, addr in DEV_LISTENERS.items())
+    reserved = ", ".join(f'"{r}"' for r in sorted(DEFAULT_RESERVED))
+    return f"""# govmail configuration. Paths are relative to this data directory.
+
+[mail]
+# The province's mail domain (R1); alias domains receive mail for the same names.
+domain = "{domain}"
+alias_domains = []
+hostname = "mail.{domain}"
+# Local parts nobody may take (RFC 2142 role addresses and the system's own).
+reserved = [{reserved}]
+
+[database]
+# Empty: SQLite in this directory. For PostgreSQL, e.g.
+# url = "postgresql+asyncpg://govmail@db.example/govmail"
+# (GOVMAIL_DATABASE_URL overrides this.)
+url = ""
+
+[tls]
+# Replace with the province's certificate and key (PEM) for production.
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+
+[quota]
+# R17: at least 500 MB per agency mailbox and 100 MB per personal mailbox.
+agency_mb = 500
+personal_mb = 100
+
+[listen]
+# Development ports on loopback. Production: smtp = "0.0.0.0:25", submission = "0.0.0.0:587",
+# submissions = "0.0.0.0:465", imap = "0.0.0.0:143", imaps = "0.0.0.0:993", web behind a proxy.
+{listen}
+"""

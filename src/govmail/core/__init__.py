@@ -1,0 +1,1 @@
+"""Pure functions and data types: naming, Vietnamese text, errors. No I/O here."""

@@ -1,0 +1,1 @@
+"""Package data: word lists and tables read with importlib.resources."""

@@ -1,0 +1,1 @@
+"""Operating the installation: set-up, TLS, demo data."""

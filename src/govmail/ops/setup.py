@@ -1,0 +1,155 @@
+"""Creating a data directory (``govmail init``): config, TLS, schema, reserved names, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from govmail.config import CONFIG_FILE, Config, load_config, render_config
+from govmail.core.errors import Conflict, InvalidInput
+from govmail.core.naming import validate_local_part
+from govmail.core.sample import demo_province
+from govmail.directory import addresses as names
+from govmail.directory.agencies import add_agency, find_agency_id
+from govmail.directory.importer import import_rows
+from govmail.directory.passwords import hash_password
+from govmail.directory.spreadsheet import StaffRow
+from govmail.ops.tls import write_self_signed
+from govmail.store import audit
+from govmail.store.database import Database
+from govmail.store.schema import domains
+
+# Public on purpose: the demo province is for trying govmail out, never for real mail.
+DEMO_PASSWORD = "Demo@1480"
+
+
+@dataclass
+class InitResult:
+    data_dir: str
+    domain: str
+    database: str
+    tls_cert: str
+    demo_agencies: int = 0
+    demo_people: int = 0
+    demo_accounts: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _valid_domain(domain: str) -> str:
+    domain = domain.strip().lower().rstrip(".")
+    labels = domain.split(".")
+    if (
+        len(labels) < 2
+        or len(domain) > 253
+        or not all(
+            label
+            and len(label) <= 63
+            and label.replace("-", "").isalnum()
+            and label.isascii()
+            and not label.startswith("-")
+            and not label.endswith("-")
+            for label in labels
+        )
+    ):
+        raise InvalidInput(
+            f"Tên miền không hợp lệ: '{domain}'.", f"Invalid domain name: '{domain}'."
+        )
+    return domain
+
+
+async def prepare_database(db: Database, cfg: Config) -> None:
+    """Migrate, then make sure the domains and reserved names exist (idempotent)."""
+    await db.migrate()
+    async with db.write() as conn:
+        stamp = audit.now()
+        known = {r[0] for r in await conn.execute(select(domains.c.name))}
+        if cfg.domain not in known:
+            await conn.execute(insert(domains).values(name=cfg.domain, created_at=stamp))
+        dom = await names.domain_id(conn, cfg)
+        for alias in cfg.alias_domains:
+            if alias not in known:
+                await conn.execute(
+                    insert(domains).values(name=alias, alias_of=dom, created_at=stamp)
+                )
+        taken = await names.taken_local_parts(conn, dom)
+        for local in sorted(cfg.reserved_local_parts - taken):
+            await names.claim(conn, dom, validate_local_part(local, frozenset()), None, "reserved")
+
+
+async def init_data_dir(data_dir: Path, *, domain: str, demo: bool) -> InitResult:
+    """Create a new data directory; refuses one that already has a configuration."""
+    domain = _valid_domain(domain)
+    if (data_dir / CONFIG_FILE).exists():
+        raise Conflict(
+            f"{data_dir} đã được khởi tạo (có {CONFIG_FILE}); không ghi đè.",
+            f"{data_dir} is already initialised ({CONFIG_FILE} exists); not overwriting.",
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "blobs").mkdir(exist_ok=True)
+    (data_dir / CONFIG_FILE).write_text(render_config(domain), encoding="utf-8")
+    cfg = load_config(data_dir)
+    assert cfg.tls_cert is not None and cfg.tls_key is not None  # set by render_config
+    await asyncio.to_thread(
+        write_self_signed, cfg.tls_cert, cfg.tls_key, [cfg.hostname, domain, "localhost"]
+    )
+    db = Database(cfg.effective_database_url)
+    try:
+        await prepare_database(db, cfg)
+        result = InitResult(
+            data_dir=str(data_dir),
+            domain=domain,
+            database=db.url.render_as_string(hide_password=True),
+            tls_cert=str(cfg.tls_cert),
+        )
+        if demo:
+            await load_demo(db, cfg, result)
+            # serve prints these on start, as make run promises.
+            (data_dir / "demo-accounts.json").write_text(
+                json.dumps(result.demo_accounts, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
+    finally:
+        await db.dispose()
+    return result
+
+
+async def load_demo(db: Database, cfg: Config, result: InitResult) -> None:
+    """Load the generated sample province; every demo account has DEMO_PASSWORD."""
+    password_hash = await asyncio.to_thread(hash_password, DEMO_PASSWORD)
+    province = demo_province()
+    for sample in province:
+        # Top-level agencies' addresses are their abbreviations, so the parent's
+        # abbreviation names it.
+        agency = await add_agency(
+            db, cfg, name=sample.name, abbr=sample.abbr, parent=sample.parent_abbr, actor="demo"
+        )
+        rows = [
+            StaffRow(i + 1, o.full_name, o.position, o.department, None)
+            for i, o in enumerate(sample.officials)
+        ]
+        async with db.write() as conn:
+            summary = await import_rows(
+                conn,
+                cfg,
+                await find_agency_id(conn, cfg, agency.address),
+                rows,
+                password_hash=password_hash,
+            )
+        result.demo_agencies += 1
+        result.demo_people += len(summary.created)
+        if len(result.demo_accounts) < 3 and summary.created:
+            first = summary.created[0]
+            result.demo_accounts.append(
+                {
+                    "address": str(first["address"]),
+                    "name": str(first["name"]),
+                    "agency": agency.name,
+                    "password": DEMO_PASSWORD,
+                }
+            )

@@ -1,0 +1,103 @@
+"""``govmail serve``: every listener of one installation in one asyncio process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from govmail.config import Config
+from govmail.core.errors import InvalidInput
+from govmail.ops.setup import prepare_database
+from govmail.store.database import Database
+from govmail.web.app import create_app
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'127.0.0.1:8080' or '[::1]:8080' → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidInput(
+            f"Địa chỉ lắng nghe không hợp lệ: '{value}' (dạng HOST:PORT).",
+            f"Invalid listen address: '{value}' (expected HOST:PORT).",
+        )
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def run_server(cfg: Config, *, web: str | None, as_json: bool) -> None:
+    """Serve until SIGINT/SIGTERM. Prints what listens (actual ports) once ready."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        pass
+    asyncio.run(_serve(cfg, web or cfg.listeners["web"], as_json))
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the process shuts all listeners down
+    together on SIGINT/SIGTERM and exits 0, instead of uvicorn re-raising the signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(cfg: Config, web_listen: str, as_json: bool) -> None:
+    host, port = parse_listen(web_listen)
+    db = Database(cfg.effective_database_url)
+    try:
+        await prepare_database(db, cfg)
+        server = _WebServer(
+            uvicorn.Config(
+                create_app(db, cfg),
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                server_header=False,
+            )
+        )
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                await task  # surface the bind error
+                raise InvalidInput(
+                    f"Không mở được cổng web {web_listen}.", f"Could not listen on {web_listen}."
+                )
+            await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        bound = server.servers[0].sockets[0].getsockname()
+        _announce(cfg, {"web": f"http://{bound[0]}:{bound[1]}/"}, as_json)
+        await task
+    finally:
+        await db.dispose()
+
+
+def _announce(cfg: Config, listening: dict[str, str], as_json: bool) -> None:
+    demo_file = cfg.data_dir / "demo-accounts.json"
+    demo: list[dict[str, Any]] = (
+        json.loads(demo_file.read_text(encoding="utf-8")) if demo_file.exists() else []
+    )
+    if as_json:
+        print(json.dumps({"listening": listening, "demo_accounts": demo}, ensure_ascii=False))
+    else:
+        print(f"govmail đang chạy cho {cfg.domain} (dữ liệu: {cfg.data_dir})")
+        for name, where in listening.items():
+            print(f"  {name:12} {where}")
+        print(f"  {'healthz':12} {listening['web']}healthz")
+        if demo:
+            print("Tài khoản mẫu (demo accounts):")
+            for account in demo:
+                print(f"  {account['address']} / {account['password']}  ({account['name']})")
+        print("Dừng: Ctrl+C")
+    sys.stdout.flush()

@@ -1,0 +1,163 @@
+"""The metadata schema as SQLAlchemy Core tables; the same tables on SQLite and PostgreSQL.
+
+Invariants the regulation needs are constraints here, so they hold under concurrent
+writers and not only in Python:
+- one name space of addresses per domain (mailbox addresses, aliases and reserved
+  names share ``addresses``, unique on domain + local part);
+- exactly one agency mailbox per agency, at most one active personal mailbox per person;
+- every mailbox has exactly one primary address.
+Migrations in ``store/migrations`` must produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(253), nullable=False, unique=True),
+    # An alias domain receives mail for the local parts of the domain it points to.
+    Column("alias_of", Integer, ForeignKey("domains.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(300), nullable=False),
+    # The agency's own short abbreviation (R4), e.g. "pvhtt"; not unique: every commune
+    # may have a "pvhtt". The unique name is the agency mailbox's address.
+    Column("abbr", String(64), nullable=False),
+    Column("parent_id", Integer, ForeignKey("agencies.id"), nullable=True, index=True),
+    # R10: a state agency outside the regulation's scope, approved separately.
+    Column("external", Boolean, nullable=False, server_default=text("false")),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("search_text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("dissolved_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status in ('active', 'dissolved')", name="status"),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    # Kept apart so an operator can correct a compound surname (Tôn Thất, Âu Dương).
+    Column("surname", String(100), nullable=False),
+    Column("middle_name", String(100), nullable=False),
+    Column("given_name", String(100), nullable=False),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=False, index=True),
+    Column("position", String(200), nullable=False, server_default=""),
+    Column("department", String(200), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("search_text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("removed_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status in ('active', 'removed')", name="status"),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=True),
+    # active: receives and sends; disabled: kept but refuses mail (dissolved agency);
+    # deleted: removed by Mẫu 03, its address stays taken so mail never reaches a newcomer.
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("quota_bytes", BigInteger, nullable=False),
+    Column("used_bytes", BigInteger, nullable=False, server_default="0"),
+    # NULL: no password issued yet (bulk import); the centre issues one (R7).
+    Column("password_hash", String(200), nullable=True),
+    Column("must_change_password", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("kind in ('agency', 'personal')", name="kind"),
+    CheckConstraint("status in ('active', 'disabled', 'deleted')", name="status"),
+    CheckConstraint(
+        "(kind = 'agency' and agency_id is not null and person_id is null)"
+        " or (kind = 'personal' and person_id is not null and agency_id is null)",
+        name="owner",
+    ),
+    CheckConstraint("quota_bytes >= 0 and used_bytes >= 0", name="quota"),
+)
+Index(
+    "uq_mailboxes_agency",
+    mailboxes.c.agency_id,
+    unique=True,
+    sqlite_where=text("kind = 'agency'"),
+    postgresql_where=text("kind = 'agency'"),
+)
+Index(
+    "uq_mailboxes_active_person",
+    mailboxes.c.person_id,
+    unique=True,
+    sqlite_where=text("kind = 'personal' and status = 'active'"),
+    postgresql_where=text("kind = 'personal' and status = 'active'"),
+)
+
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain_id", Integer, ForeignKey("domains.id"), nullable=False),
+    Column("local_part", String(64), nullable=False),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True, index=True),
+    # primary: the mailbox's address; alias: an old or extra address that still delivers;
+    # reserved: a name nobody may take (postmaster, abuse, ...).
+    Column("kind", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("domain_id", "local_part"),
+    CheckConstraint("kind in ('primary', 'alias', 'reserved')", name="kind"),
+    CheckConstraint("(kind = 'reserved') = (mailbox_id is null)", name="owner"),
+)
+Index(
+    "uq_addresses_primary",
+    addresses.c.mailbox_id,
+    unique=True,
+    sqlite_where=text("kind = 'primary'"),
+    postgresql_where=text("kind = 'primary'"),
+)
+
+# Append-only record of every administrative action (who, what, on what, when).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(320), nullable=False),
+    Column("details", JSON, nullable=False),
+)

@@ -1,0 +1,173 @@
+"""The directory (Danh bạ) and spreadsheet import from the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests.integration.clihelp import cli
+
+
+@pytest.fixture
+def province(data_dir: Path) -> Path:
+    cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr")
+    cli(data_dir, "agency", "add", "--name", "Sở Tài chính")
+    for name, agency, position in [
+        ("Nguyễn Văn An", "ttr", "Thanh tra viên"),
+        ("Nguyễn Vân Anh", "stc", "Kế toán"),
+        ("Trần Thị Thuỷ", "stc", "Chuyên viên"),
+        ("Lê Văn Nguyên", "ttr", "Chánh Thanh tra"),
+    ]:
+        cli(
+            data_dir,
+            "person",
+            "add",
+            "--agency",
+            agency,
+            "--name",
+            name,
+            "--position",
+            position,
+            "--password",
+            "12345678",
+        )
+    return data_dir
+
+
+def test_search_is_diacritics_insensitive(province: Path) -> None:
+    hits = json.loads(cli(province, "directory", "search", "nguyen van", "--json").stdout)
+    names = [h["name"] for h in hits]
+    assert names[:2] == ["Nguyễn Văn An", "Nguyễn Vân Anh"]  # names starting with it first
+    assert "Lê Văn Nguyên" in names  # every word matches somewhere
+    assert "Trần Thị Thuỷ" not in names
+    # Old and new tone placement, upper case, decomposed input.
+    assert (
+        json.loads(cli(province, "directory", "search", "THỦY", "--json").stdout)[0]["name"]
+        == "Trần Thị Thuỷ"
+    )
+    by_agency = json.loads(cli(province, "directory", "search", "tai chinh", "--json").stdout)
+    assert by_agency[0] == {
+        "kind": "agency",
+        "name": "Sở Tài chính",
+        "address": "stc@khanhhoa.gov.vn",
+        "agency_name": "",
+        "position": "",
+        "department": "",
+    }
+
+
+def test_search_treats_underscore_literally(province: Path) -> None:
+    cli(
+        province,
+        "person",
+        "add",
+        "--agency",
+        "ttr",
+        "--name",
+        "Nguyễn Văn An",
+        "--address",
+        "nvan_ttr",
+        "--password",
+        "12345678",
+    )
+    hits = json.loads(cli(province, "directory", "search", "nvan_t", "--json").stdout)
+    assert [h["address"] for h in hits] == ["nvan_ttr@khanhhoa.gov.vn"]
+    assert json.loads(cli(province, "directory", "search", "%", "--json").stdout) == []
+
+
+def test_export_csv_to_stdout_has_header_and_address_column(province: Path) -> None:
+    result = cli(province, "directory", "export", "--format", "csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {r["address"] for r in rows} >= {"ttr@khanhhoa.gov.vn", "nvan@khanhhoa.gov.vn"}
+    assert len(rows) == 6
+    an = next(r for r in rows if r["address"] == "nvan@khanhhoa.gov.vn")
+    assert an["name"] == "Nguyễn Văn An" and an["position"] == "Thanh tra viên"
+
+
+def test_export_xlsx_and_vcf_files(province: Path, tmp_path: Path) -> None:
+    xlsx = tmp_path / "danhba.xlsx"
+    result = cli(province, "directory", "export", "--format", "xlsx", "--out", str(xlsx))
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(xlsx).active
+    values = [c for row in sheet.iter_rows(values_only=True) for c in row]
+    assert "Trần Thị Thuỷ" in values and "ttthuy@khanhhoa.gov.vn" in values
+    vcf = tmp_path / "danhba.vcf"
+    cli(province, "directory", "export", "--format", "vcf", "--out", str(vcf))
+    text = vcf.read_text(encoding="utf-8")
+    assert text.count("BEGIN:VCARD") == 6
+    assert "EMAIL;TYPE=work:ttthuy@khanhhoa.gov.vn" in text
+    bad = cli(province, "directory", "export", "--format", "pdf")
+    assert bad.exit_code == 1
+
+
+def _write_xlsx(path: Path, rows: list[list[object]]) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+
+
+def test_import_xlsx_with_vietnamese_header(province: Path, tmp_path: Path) -> None:
+    staff = tmp_path / "danh-sach.xlsx"
+    _write_xlsx(
+        staff,
+        [
+            ["STT", "Họ và tên", "Chức vụ", "Bộ phận công tác", "Địa chỉ hộp thư"],
+            [1, "Phạm Minh Tuấn", "Chuyên viên", "Phòng Nghiệp vụ", None],
+            [2, "Nguyễn Văn An", "Chuyên viên", "Văn phòng", None],  # nvan taken → nvan_ttr
+            [None, None, None, None, None],
+            [4, "Hoa", "Văn thư", "", None],  # one-word name
+            [5, "Đỗ Thị Hà", "Kế toán", "Văn phòng", "dtha.ketoan"],
+            [6, "Trần Quốc Bảo", "Cán bộ", "", "nvan"],  # explicit address taken
+        ],
+    )
+    result = cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [c["address"] for c in summary["created"]] == [
+        "pmtuan@khanhhoa.gov.vn",
+        "nvan_ttr@khanhhoa.gov.vn",
+        "dtha.ketoan@khanhhoa.gov.vn",
+    ]
+    assert [a["row"] for a in summary["auto_addressed"]] == [3]
+    assert [s["row"] for s in summary["skipped"]] == [5, 7]
+    hits = json.loads(cli(province, "directory", "search", "pham minh", "--json").stdout)
+    assert hits[0]["agency_name"] == "Thanh tra tỉnh" and hits[0]["department"] == "Phòng Nghiệp vụ"
+
+    again = json.loads(
+        cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json").stdout
+    )
+    assert again["created"] == [] and again["already_present"] == [2, 3, 6]
+
+
+def test_import_csv_english_header_strict_and_text_summary(province: Path, tmp_path: Path) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "Department,Name,Position\n"
+        "Văn phòng,Nguyễn Văn An,Chuyên viên\n"
+        "Văn phòng,Vũ Thị Mai,Văn thư\n",
+        encoding="utf-8",
+    )
+    result = cli(province, "import", "officials", str(staff), "--agency", "stc", "--strict")
+    assert result.exit_code == 0, result.output
+    assert "Đã tạo: 1 hộp thư" in result.stdout
+    assert "dòng 2:" in result.stdout  # the taken one, skipped under --strict
+    found = json.loads(cli(province, "directory", "search", "vu thi mai", "--json").stdout)
+    assert found[0]["address"] == "vtmai@khanhhoa.gov.vn" and found[0]["department"] == "Văn phòng"
+
+
+def test_import_rejects_unknown_agency_and_bad_file(province: Path, tmp_path: Path) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text("Họ và tên\nVũ Thị Mai\n", encoding="utf-8")
+    assert cli(province, "import", "officials", str(staff), "--agency", "khongco").exit_code == 1
+    odd = tmp_path / "staff.pdf"
+    odd.write_bytes(b"%PDF-1.4")
+    assert cli(province, "import", "officials", str(odd), "--agency", "stc").exit_code == 1
+    assert json.loads(cli(province, "directory", "search", "vu thi mai", "--json").stdout) == []

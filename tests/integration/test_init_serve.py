@@ -1,0 +1,123 @@
+"""``govmail init`` and ``govmail serve`` as an operator runs them: real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from cryptography import x509
+
+import govmail
+from govmail.core.naming import personal_local_part
+from tests.integration.clihelp import cli
+
+GOVMAIL = [sys.executable, "-m", "govmail"]
+
+
+def test_init_creates_config_certificate_and_database(tmp_path: Path, backend: str) -> None:
+    data = tmp_path / "data"
+    result = cli(data, "init", "--domain", "danang.gov.vn", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["domain"] == "danang.gov.vn"
+    config = tomllib.loads((data / "govmail.toml").read_text(encoding="utf-8"))
+    assert config["mail"]["domain"] == "danang.gov.vn"
+    cert = x509.load_pem_x509_certificate((data / "tls" / "cert.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "mail.danang.gov.vn" in names.get_values_for_type(x509.DNSName)
+    assert (data / "tls" / "key.pem").stat().st_mode & 0o077 == 0
+    # Reserved names are taken in the database from the start.
+    assert cli(data, "agency", "add", "--name", "Bưu điện", "--abbr", "postmaster").exit_code == 1
+    # A second init never overwrites an installation.
+    again = cli(data, "init")
+    assert again.exit_code == 1 and "đã được khởi tạo" in again.stderr
+
+
+def test_init_rejects_bad_domain(tmp_path: Path) -> None:
+    result = cli(tmp_path / "d", "init", "--domain", "not a domain")
+    assert result.exit_code == 1
+    assert not (tmp_path / "d" / "govmail.toml").exists()
+
+
+def test_demo_province_is_realistic(tmp_path: Path, backend: str) -> None:
+    data = tmp_path / "data"
+    result = cli(data, "init", "--demo", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert 250 <= summary["demo_people"] <= 350
+    tree = json.loads(cli(data, "agency", "list", "--json").stdout)
+    assert any(a["depth"] == 1 and "_" in a["address"] for a in tree)  # communes' sub-units
+    entries = json.loads(cli(data, "directory", "search", "a", "--json", "--limit", "1000").stdout)
+    people = [e for e in entries if e["kind"] == "personal"]
+    forms = Counter(personal_local_part(p["name"]) for p in people)
+    assert max(forms.values()) >= 2  # same-name people, as in every real province
+    assert len({p["address"] for p in people}) == len(people)
+
+
+def test_no_data_dir_gives_clear_error(tmp_path: Path) -> None:
+    result = cli(tmp_path / "missing", "agency", "list")
+    assert result.exit_code == 1
+    assert "govmail init" in result.stderr
+
+
+def test_govmail_data_environment_variable_is_the_default(tmp_path: Path) -> None:
+    data = tmp_path / "fromenv"
+    env = {**os.environ, "GOVMAIL_DATA": str(data)}
+    env.pop("GOVMAIL_DATABASE_URL", None)
+    subprocess.run([*GOVMAIL, "init"], env=env, check=True, capture_output=True, timeout=60)
+    listed = subprocess.run(
+        [*GOVMAIL, "agency", "list", "--json"], env=env, check=True, capture_output=True, timeout=60
+    )
+    assert json.loads(listed.stdout) == []
+
+
+def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "GOVMAIL_DATABASE_URL"}
+    subprocess.run(
+        [*GOVMAIL, "init", "--demo", "--data", str(data)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with subprocess.Popen(
+        [*GOVMAIL, "serve", "--web", "127.0.0.1:0", "--data", str(data)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        _check_serving(proc)
+
+
+def _check_serving(proc: subprocess.Popen[str]) -> None:
+    try:
+        assert proc.stdout is not None
+        announced = []
+        for line in proc.stdout:
+            announced.append(line)
+            if line.startswith("Dừng"):
+                break
+        web = next(line.split()[1] for line in announced if line.strip().startswith("web"))
+        assert any("Demo@1480" in line for line in announced), announced
+        with urllib.request.urlopen(f"{web}healthz", timeout=10) as response:
+            assert response.status == 200
+            assert json.loads(response.read()) == {
+                "status": "ok",
+                "database": "ok",
+                "domain": "khanhhoa.gov.vn",
+                "version": govmail.__version__,
+            }
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
