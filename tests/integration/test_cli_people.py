@@ -305,7 +305,7 @@ def test_reset_password_issues_a_new_one(province: Path) -> None:
         "--password",
         "12345678",
     )
-    issued = json.loads(cli(province, "person", "reset-password", "ldphuong", "--json").stdout)
+    issued = json.loads(cli(province, "mailbox", "reset-password", "ldphuong", "--json").stdout)
     row = _mailbox_row(province, "Lê Đức Phương")
     assert verify_password(str(row["password_hash"]), issued["initial_password"])
     assert not verify_password(str(row["password_hash"]), "12345678")
@@ -318,3 +318,25 @@ def test_json_error_is_one_document(province: Path) -> None:
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "not_found"
     assert error["message_vi"] and error["message_en"]
+
+
+def test_quota_is_per_mailbox_and_never_below_the_regulation(province: Path) -> None:
+    cli(
+        province,
+        "person",
+        "add",
+        "--agency",
+        "ttr",
+        "--name",
+        "Lê Đức Phương",
+        "--password",
+        "12345678",
+    )
+    raised = cli(province, "mailbox", "quota", "ldphuong", "--mb", "2048", "--json")
+    assert raised.exit_code == 0, raised.output
+    assert _mailbox_row(province, "Lê Đức Phương")["quota_bytes"] == 2048 * 1024 * 1024
+    too_small = cli(province, "mailbox", "quota", "ldphuong", "--mb", "50")
+    assert too_small.exit_code == 1 and "100 MB" in too_small.stderr
+    agency_small = cli(province, "mailbox", "quota", "ttr", "--mb", "200")
+    assert agency_small.exit_code == 1 and "500 MB" in agency_small.stderr
+    assert _mailbox_row(province, "Lê Đức Phương")["quota_bytes"] == 2048 * 1024 * 1024

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -46,6 +47,8 @@ person_app = typer.Typer(help="Cán bộ và hộp thư cá nhân (officials).",
 address_app = typer.Typer(help="Địa chỉ hộp thư (addresses).", no_args_is_help=True)
 directory_app = typer.Typer(help="Danh bạ (the directory).", no_args_is_help=True)
 import_app = typer.Typer(help="Nhập dữ liệu (imports).", no_args_is_help=True)
+mailbox_app = typer.Typer(help="Hộp thư (mailboxes).", no_args_is_help=True)
+app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(agency_app, name="agency")
 app.add_typer(person_app, name="person")
 app.add_typer(address_app, name="address")
@@ -362,8 +365,8 @@ def person_remove(
     _emit(as_json, removed.as_dict(), f"Đã xóa hộp thư {removed.address} ({removed.full_name}).")
 
 
-@person_app.command("reset-password")
-def person_reset_password(
+@mailbox_app.command("reset-password")
+def mailbox_reset_password(
     address: Annotated[str, typer.Argument(help="The mailbox's address.")],
     password: Annotated[str | None, typer.Option(help="Password agreed with the user.")] = None,
     data: DataDir = DEFAULT_DATA,
@@ -377,6 +380,18 @@ def person_reset_password(
     if issued:
         text = f"Mật khẩu mới (chỉ hiện một lần, phải đổi khi đăng nhập lần đầu): {issued}"
     _emit(as_json, {"address": address, "initial_password": issued}, text)
+
+
+@mailbox_app.command("quota")
+def mailbox_quota(
+    address: Annotated[str, typer.Argument(help="The mailbox's address.")],
+    mb: Annotated[int, typer.Option("--mb", help="New quota in megabytes.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Đặt hạn mức dung lượng một hộp thư (set one mailbox's quota, R17)."""
+    result = _run(data, as_json, lambda db, cfg: people.set_quota(db, cfg, address, megabytes=mb))
+    _emit(as_json, result, f"Hạn mức của {result['address']}: {result['quota_mb']} MB.")
 
 
 # --- addresses and the directory ------------------------------------------------
@@ -435,6 +450,9 @@ def directory_export(
             as_json,
         )
     entries = _run(data, as_json, directory_entries)
+    if as_json and out_file is None:
+        _emit(True, [asdict(e) for e in entries], "")
+        return
     if format_ == "xlsx":
         if out_file is None:
             write_xlsx(entries, sys.stdout.buffer)
@@ -501,6 +519,6 @@ def import_officials_cmd(
     lines.extend(f"  dòng {r['row']}: {r['reason_vi']}" for r in summary.skipped)
     if summary.created:
         lines.append(
-            "Các hộp thư mới chưa có mật khẩu: cấp bằng 'govmail person reset-password ĐỊA_CHỈ'."
+            "Các hộp thư mới chưa có mật khẩu: cấp bằng 'govmail mailbox reset-password ĐỊA_CHỈ'."
         )
     _emit(as_json, summary.as_dict(), "\n".join(lines))

@@ -49,7 +49,7 @@ async def import_officials(
     (same agency, full name, position and department) are recognised, so a re-run
     changes nothing. Bad rows are skipped with their row number and reason. Everything
     is written in one transaction: a crash leaves the directory as it was. Mailboxes
-    get no password: the centre issues them (``govmail person reset-password``, R7).
+    get no password: the centre issues them (``govmail mailbox reset-password``, R7).
     ``progress`` is called with the number of rows handled since its last call.
     """
     rows: list[StaffRow | RowProblem] = list(read_staff_list(path))
@@ -67,6 +67,8 @@ async def import_officials(
             already_present=len(summary.already_present),
             skipped=len(summary.skipped),
         )
+    if len(summary.created) >= 1000:
+        await db.refresh_statistics()
     return summary
 
 

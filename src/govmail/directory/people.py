@@ -9,7 +9,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from govmail.config import Config
+from govmail.config import MB, Config
 from govmail.core.errors import AddressTaken, Conflict, InvalidInput, NotFound
 from govmail.core.naming import (
     personal_local_part,
@@ -26,6 +26,8 @@ from govmail.store.database import Database, is_unique_violation
 from govmail.store.schema import addresses, agencies, mailboxes, people
 
 MAX_FIELD = 200
+# R17: at least 500 MB per agency mailbox and 100 MB per personal mailbox.
+MIN_QUOTA_MB = {"agency": 500, "personal": 100}
 
 
 def person_search_text(full_name: str, local_part: str, position: str, department: str) -> str:
@@ -399,3 +401,29 @@ async def reset_password(
             conn, actor, "mailbox.reset_password", names.full_address(box.local_part, cfg)
         )
     return initial
+
+
+async def set_quota(
+    db: Database, cfg: Config, ref: str, *, megabytes: int, actor: str = "cli"
+) -> dict[str, Any]:
+    """Set one mailbox's quota (R17). Never below the regulation's minimum for its kind."""
+    async with db.write() as conn:
+        box = await names.find_mailbox(conn, cfg, ref)
+        minimum = MIN_QUOTA_MB[box.kind]
+        if megabytes < minimum:
+            raise InvalidInput(
+                f"Hạn mức hộp thư {'cơ quan' if box.kind == 'agency' else 'cá nhân'} tối thiểu"
+                f" là {minimum} MB (Điều 9).",
+                f"The minimum quota of an {box.kind} mailbox is {minimum} MB (R17).",
+            )
+        await conn.execute(
+            update(mailboxes)
+            .where(mailboxes.c.id == box.mailbox_id)
+            .values(quota_bytes=megabytes * MB)
+        )
+        address = names.full_address(box.local_part, cfg)
+        await audit.record(conn, actor, "mailbox.quota", address, megabytes=megabytes)
+        used = await conn.scalar(
+            select(mailboxes.c.used_bytes).where(mailboxes.c.id == box.mailbox_id)
+        )
+    return {"address": address, "quota_mb": megabytes, "used_bytes": int(used or 0)}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String, and_, case, literal, select, union_all
+from typing import Any
+
+from sqlalchemy import Row, Select, String, and_, case, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from govmail.config import Config
@@ -25,15 +27,11 @@ def _matches(column: ColumnElement[str], tokens: list[str]) -> list[ColumnElemen
     return [column.like(f"%{_like_escape(t)}%", escape="\\") for t in tokens]
 
 
-def _rank(column: ColumnElement[str], phrase: str) -> ColumnElement[int]:
-    """0: the entry starts with the query (its name leads the search text);
-    1: a word in it does; 2: the words only occur somewhere."""
-    p = _like_escape(phrase)
-    return case(
-        (column.like(f"{p}%", escape="\\"), 0),
-        (column.like(f"% {p}%", escape="\\"), 1),
-        else_=2,
-    )
+def _prefix_range(column: ColumnElement[str], phrase: str) -> ColumnElement[bool]:
+    """``column`` starts with ``phrase``, as an index range (LIKE 'x%' is not one on
+    every engine)."""
+    upper = phrase[:-1] + chr(ord(phrase[-1]) + 1)
+    return and_(column >= phrase, column < upper)
 
 
 async def search_directory(
@@ -41,63 +39,109 @@ async def search_directory(
 ) -> list[SearchHit]:
     """Active agencies and officials whose name, address, position or department contain
     every word of ``query``, diacritics- and case-insensitively ("nguyen van" finds
-    "Nguyễn Văn …"); best matches first."""
+    "Nguyễn Văn …"). Entries whose name starts with the query come first, then the
+    rest; each group in alphabetical order of the folded name."""
     phrase = fold(query)[:MAX_QUERY]
     tokens = phrase.split()
     if not tokens:
         return []
-    own = addresses.alias("own")
-    agency_box = mailboxes.alias("agency_box")
-    parent = agencies.alias("parent")
-    person_q = (
-        select(
-            literal("personal", String).label("kind"),
-            people.c.full_name.label("name"),
-            own.c.local_part.label("local_part"),
-            agencies.c.name.label("agency_name"),
-            people.c.position.label("position"),
-            people.c.department.label("department"),
-            _rank(people.c.search_text, phrase).label("rank"),
-            people.c.search_text.label("sort_key"),
-        )
-        .join(mailboxes, and_(mailboxes.c.person_id == people.c.id, mailboxes.c.kind == "personal"))
-        .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
-        .join(agencies, agencies.c.id == people.c.agency_id)
-        .where(people.c.status == "active", *_matches(people.c.search_text, tokens))
+    starts = _prefix_range(people.c.search_text, phrase)
+    matches = _matches(people.c.search_text, tokens)
+    # Both queries walk ix_people_directory (status, search_text) in order and stop
+    # after ``limit`` hits: no sort, and a common word ("chuyen vien") stops early.
+    first = (
+        select(people.c.id, people.c.search_text)
+        .where(people.c.status == "active", starts)
+        .order_by(people.c.search_text, people.c.id)
+        .limit(limit)
     )
+    rest = (
+        select(people.c.id, people.c.search_text)
+        .where(people.c.status == "active", *matches, ~starts)
+        .order_by(people.c.search_text, people.c.id)
+        .limit(limit)
+    )
+    agency_starts = _prefix_range(agencies.c.search_text, phrase)
+    agency_rank = case((agency_starts, 0), else_=1)
     agency_q = (
+        select(agencies.c.id, agency_rank, agencies.c.search_text)
+        .where(agencies.c.status == "active", *_matches(agencies.c.search_text, tokens))
+        .order_by(agency_rank, agencies.c.search_text)
+        .limit(limit)
+    )
+    async with db.read() as conn:
+        ranked = [("personal", r[0], 0, r[1]) for r in await conn.execute(first)]
+        if len(ranked) < limit:
+            ranked += [("personal", r[0], 1, r[1]) for r in await conn.execute(rest)]
+        ranked += [("agency", *r) for r in await conn.execute(agency_q)]
+        ranked.sort(key=lambda r: (r[2], r[3]))
+        del ranked[limit:]
+        person_ids = [r[1] for r in ranked if r[0] == "personal"]
+        agency_ids = [r[1] for r in ranked if r[0] == "agency"]
+        details: dict[tuple[str, int], Row[Any]] = {}
+        if person_ids:
+            rows = await conn.execute(_people_details(person_ids))
+            details |= {("personal", r.id): r for r in rows}
+        if agency_ids:
+            rows = await conn.execute(_agency_details(agency_ids))
+            details |= {("agency", r.id): r for r in rows}
+    hits = []
+    for kind, entry_id, _tier, _sort_key in ranked:
+        r = details[(kind, entry_id)]
+        hits.append(
+            SearchHit(
+                kind=kind,
+                name=r.name,
+                address=full_address(r.local_part, cfg),
+                agency_name=r.agency_name or "",
+                position=r.position,
+                department=r.department,
+            )
+        )
+    return hits
+
+
+def _people_details(ids: list[int]) -> Select[Any]:
+    own = addresses.alias("own")
+    return (
         select(
-            literal("agency", String),
-            agencies.c.name,
+            people.c.id,
+            people.c.full_name.label("name"),
             own.c.local_part,
-            parent.c.name,
-            literal("", String),
-            literal("", String),
-            _rank(agencies.c.search_text, phrase),
-            agencies.c.search_text,
+            agencies.c.name.label("agency_name"),
+            people.c.position,
+            people.c.department,
         )
         .join(
-            agency_box, and_(agency_box.c.agency_id == agencies.c.id, agency_box.c.kind == "agency")
+            mailboxes,
+            and_(mailboxes.c.person_id == people.c.id, mailboxes.c.kind == "personal"),
         )
-        .join(own, and_(own.c.mailbox_id == agency_box.c.id, own.c.kind == "primary"))
-        .outerjoin(parent, parent.c.id == agencies.c.parent_id)
-        .where(agencies.c.status == "active", *_matches(agencies.c.search_text, tokens))
+        .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
+        .join(agencies, agencies.c.id == people.c.agency_id)
+        .where(people.c.id.in_(ids))
     )
-    both = union_all(person_q, agency_q).subquery()
-    ordered = select(both).order_by(both.c.rank, both.c.sort_key, both.c.local_part).limit(limit)
-    async with db.read() as conn:
-        rows = (await conn.execute(ordered)).all()
-    return [
-        SearchHit(
-            kind=r.kind,
-            name=r.name,
-            address=full_address(r.local_part, cfg),
-            agency_name=r.agency_name or "",
-            position=r.position,
-            department=r.department,
+
+
+def _agency_details(ids: list[int]) -> Select[Any]:
+    own = addresses.alias("own")
+    parent = agencies.alias("parent")
+    return (
+        select(
+            agencies.c.id,
+            agencies.c.name,
+            own.c.local_part,
+            parent.c.name.label("agency_name"),
+            literal("", String).label("position"),
+            literal("", String).label("department"),
         )
-        for r in rows
-    ]
+        .join(
+            mailboxes,
+            and_(mailboxes.c.agency_id == agencies.c.id, mailboxes.c.kind == "agency"),
+        )
+        .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
+        .outerjoin(parent, parent.c.id == agencies.c.parent_id)
+        .where(agencies.c.id.in_(ids))
+    )
 
 
 async def directory_entries(db: Database, cfg: Config) -> list[DirectoryEntry]:

@@ -55,6 +55,16 @@ class Database:
         async with self.write() as conn:
             await conn.run_sync(_upgrade)
 
+    async def refresh_statistics(self) -> None:
+        """Update the planner's statistics; call after a bulk load.
+
+        Without them PostgreSQL plans a 50-row lookup of fresh rows as a walk over
+        every address (100 ms instead of 1 ms) until autovacuum gets round to it.
+        """
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("ANALYZE")
+            await conn.commit()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -39,6 +39,11 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# Diacritics-folded text for directory search, compared byte by byte on both engines
+# (SQLite's BINARY, PostgreSQL's "C"): index range scans for prefixes and index order
+# for sorting then agree with Python's order.
+SearchText = Text().with_variant(Text(collation="C"), "postgresql")
+
 domains = Table(
     "domains",
     metadata,
@@ -61,7 +66,7 @@ agencies = Table(
     # R10: a state agency outside the regulation's scope, approved separately.
     Column("external", Boolean, nullable=False, server_default=text("false")),
     Column("status", String(16), nullable=False, server_default="active"),
-    Column("search_text", Text, nullable=False),
+    Column("search_text", SearchText, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("dissolved_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("status in ('active', 'dissolved')", name="status"),
@@ -80,19 +85,23 @@ people = Table(
     Column("position", String(200), nullable=False, server_default=""),
     Column("department", String(200), nullable=False, server_default=""),
     Column("status", String(16), nullable=False, server_default="active"),
-    Column("search_text", Text, nullable=False),
+    Column("search_text", SearchText, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("removed_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("status in ('active', 'removed')", name="status"),
 )
+# Directory search walks this index in order and stops after a page of matches.
+Index("ix_people_directory", people.c.status, people.c.search_text)
 
 mailboxes = Table(
     "mailboxes",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),
-    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=True),
-    Column("person_id", Integer, ForeignKey("people.id"), nullable=True),
+    # Plain indexes beside the partial unique ones below: queries bind the kind as a
+    # parameter, and a planner cannot use a partial index for a parameter.
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=True, index=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=True, index=True),
     # active: receives and sends; disabled: kept but refuses mail (dissolved agency);
     # deleted: removed by Mẫu 03, its address stays taken so mail never reaches a newcomer.
     Column("status", String(16), nullable=False, server_default="active"),

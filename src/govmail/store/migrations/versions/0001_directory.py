@@ -14,6 +14,7 @@ branch_labels = None
 depends_on = None
 
 TS = sa.DateTime(timezone=True)
+SEARCH_TEXT = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
 
 def upgrade() -> None:
@@ -33,7 +34,7 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
         sa.Column("external", sa.Boolean, nullable=False, server_default=sa.text("false")),
         sa.Column("status", sa.String(16), nullable=False, server_default="active"),
-        sa.Column("search_text", sa.Text, nullable=False),
+        sa.Column("search_text", SEARCH_TEXT, nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("dissolved_at", TS, nullable=True),
         sa.CheckConstraint("status in ('active', 'dissolved')", name="status"),
@@ -50,12 +51,13 @@ def upgrade() -> None:
         sa.Column("position", sa.String(200), nullable=False, server_default=""),
         sa.Column("department", sa.String(200), nullable=False, server_default=""),
         sa.Column("status", sa.String(16), nullable=False, server_default="active"),
-        sa.Column("search_text", sa.Text, nullable=False),
+        sa.Column("search_text", SEARCH_TEXT, nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("removed_at", TS, nullable=True),
         sa.CheckConstraint("status in ('active', 'removed')", name="status"),
     )
     op.create_index("ix_people_agency_id", "people", ["agency_id"])
+    op.create_index("ix_people_directory", "people", ["status", "search_text"])
     op.create_table(
         "mailboxes",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -80,6 +82,8 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("quota_bytes >= 0 and used_bytes >= 0", name="quota"),
     )
+    op.create_index("ix_mailboxes_agency_id", "mailboxes", ["agency_id"])
+    op.create_index("ix_mailboxes_person_id", "mailboxes", ["person_id"])
     op.create_index(
         "uq_mailboxes_agency",
         "mailboxes",
