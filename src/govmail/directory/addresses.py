@@ -114,13 +114,20 @@ async def change_primary(conn: AsyncConnection, dom: int, mailbox_id: int, new_l
     return str(old)
 
 
-async def aliases_of(conn: AsyncConnection, mailbox_id: int) -> tuple[str, ...]:
-    rows = await conn.execute(
-        select(addresses.c.local_part)
-        .where(addresses.c.mailbox_id == mailbox_id, addresses.c.kind == "alias")
-        .order_by(addresses.c.id)
-    )
-    return tuple(r[0] for r in rows)
+async def aliases_by_mailbox(
+    conn: AsyncConnection, cfg: Config, mailbox_ids: list[int]
+) -> dict[int, tuple[str, ...]]:
+    """The old/extra addresses of each mailbox, oldest first, in one query."""
+    found: dict[int, list[str]] = {}
+    if mailbox_ids:
+        rows = await conn.execute(
+            select(addresses.c.mailbox_id, addresses.c.local_part)
+            .where(addresses.c.mailbox_id.in_(mailbox_ids), addresses.c.kind == "alias")
+            .order_by(addresses.c.id)
+        )
+        for box, local in rows:
+            found.setdefault(box, []).append(full_address(local, cfg))
+    return {box: tuple(locals_) for box, locals_ in found.items()}
 
 
 async def find_mailbox(conn: AsyncConnection, cfg: Config, ref: str) -> MailboxRef:

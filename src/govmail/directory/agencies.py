@@ -72,8 +72,10 @@ async def find_agency_id(conn: AsyncConnection, cfg: Config, ref: str) -> int:
     return box.agency_id
 
 
-async def _load_agencies(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Agency]:
+async def load_agencies(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Agency]:
+    """Agencies matching ``where`` with their addresses, parent and aliases."""
     own = addresses.alias("own")
+    parent = agencies.alias("parent")
     parent_box = mailboxes.alias("parent_box")
     parent_addr = addresses.alias("parent_addr")
     query = (
@@ -87,9 +89,11 @@ async def _load_agencies(conn: AsyncConnection, cfg: Config, *where: Any) -> lis
             agencies.c.status,
             mailboxes.c.status,
             mailboxes.c.id,
+            parent.c.name,
         )
         .join(mailboxes, and_(mailboxes.c.agency_id == agencies.c.id, mailboxes.c.kind == "agency"))
         .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
+        .outerjoin(parent, parent.c.id == agencies.c.parent_id)
         .outerjoin(
             parent_box,
             and_(parent_box.c.agency_id == agencies.c.parent_id, parent_box.c.kind == "agency"),
@@ -101,15 +105,8 @@ async def _load_agencies(conn: AsyncConnection, cfg: Config, *where: Any) -> lis
         .where(*where)
         .order_by(agencies.c.id)
     )
-    alias_rows = await conn.execute(
-        select(addresses.c.mailbox_id, addresses.c.local_part)
-        .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
-        .where(mailboxes.c.kind == "agency", addresses.c.kind == "alias")
-        .order_by(addresses.c.id)
-    )
-    aliases: dict[int, list[str]] = {}
-    for box_id, local in alias_rows:
-        aliases.setdefault(box_id, []).append(names.full_address(local, cfg))
+    rows = (await conn.execute(query)).all()
+    aliases = await names.aliases_by_mailbox(conn, cfg, [r[8] for r in rows])
     return [
         Agency(
             id=r[0],
@@ -120,9 +117,10 @@ async def _load_agencies(conn: AsyncConnection, cfg: Config, *where: Any) -> lis
             external=bool(r[5]),
             status=r[6],
             mailbox_status=r[7],
-            aliases=tuple(aliases.get(r[8], ())),
+            parent_name=r[9],
+            aliases=aliases.get(r[8], ()),
         )
-        for r in await conn.execute(query)
+        for r in rows
     ]
 
 
@@ -153,7 +151,7 @@ async def add_agency(
             parent_local = None
             if parent:
                 parent_id = await find_agency_id(conn, cfg, parent)
-                parent_row = await _load_agencies(conn, cfg, agencies.c.id == parent_id)
+                parent_row = await load_agencies(conn, cfg, agencies.c.id == parent_id)
                 if parent_row[0].status != "active":
                     raise Conflict(
                         f"Cơ quan cấp trên {parent_row[0].address} đã giải thể.",
@@ -205,7 +203,7 @@ async def add_agency(
                 parent=parent_local,
                 external=external,
             )
-            return (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+            return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
     except IntegrityError as exc:
         if not is_unique_violation(exc):
             raise
@@ -223,7 +221,7 @@ async def list_agencies(
     """Every agency in tree order (parents before children), with its depth."""
     async with db.read() as conn:
         where = [] if include_dissolved else [agencies.c.status == "active"]
-        rows = await _load_agencies(conn, cfg, *where)
+        rows = await load_agencies(conn, cfg, *where)
     by_parent: dict[str | None, list[Agency]] = {}
     present = {a.address for a in rows}
     for agency in rows:
@@ -243,8 +241,8 @@ async def list_agencies(
 async def show_agency(db: Database, cfg: Config, ref: str) -> AgencyDetail:
     async with db.read() as conn:
         agency_id = await find_agency_id(conn, cfg, ref)
-        agency = (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
-        children = await _load_agencies(conn, cfg, agencies.c.parent_id == agency_id)
+        agency = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+        children = await load_agencies(conn, cfg, agencies.c.parent_id == agency_id)
         count = await conn.scalar(
             select(func.count())
             .select_from(people)
@@ -273,7 +271,7 @@ async def rename_agency(
     async with db.write() as conn:
         dom = await names.domain_id(conn, cfg)
         agency_id = await find_agency_id(conn, cfg, ref)
-        current = (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+        current = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
         if current.status != "active":
             raise Conflict(
                 f"Cơ quan {current.address} đã giải thể, không đổi tên được.",
@@ -313,7 +311,7 @@ async def rename_agency(
             name=name,
             old_address=current.address,
         )
-        return (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+        return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
 
 
 async def move_agency(
@@ -335,7 +333,7 @@ async def move_agency(
         await conn.execute(
             update(agencies).where(agencies.c.id == agency_id).values(parent_id=parent_id)
         )
-        moved = (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+        moved = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
         await audit.record(conn, actor, "agency.move", moved.address, parent=moved.parent_address)
         return moved
 
@@ -348,7 +346,7 @@ async def dissolve_agency(db: Database, cfg: Config, ref: str, *, actor: str = "
     """
     async with db.write() as conn:
         agency_id = await find_agency_id(conn, cfg, ref)
-        current = (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+        current = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
         if current.status == "dissolved":
             raise Conflict(
                 f"Cơ quan {current.address} đã giải thể trước đó.",
@@ -383,4 +381,4 @@ async def dissolve_agency(db: Database, cfg: Config, ref: str, *, actor: str = "
             .values(status="disabled", disabled_at=stamp)
         )
         await audit.record(conn, actor, "agency.dissolve", current.address)
-        return (await _load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+        return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]

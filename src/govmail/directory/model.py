@@ -16,6 +16,7 @@ class Agency:
     external: bool
     status: str
     mailbox_status: str
+    parent_name: str | None = None
     depth: int = 0
     aliases: tuple[str, ...] = ()
 

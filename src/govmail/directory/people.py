@@ -90,7 +90,8 @@ async def _proposals(
     )
 
 
-async def _load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Person]:
+async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Person]:
+    """Officials matching ``where`` with their address, agency and aliases."""
     own = addresses.alias("own")
     agency_box = mailboxes.alias("agency_box")
     agency_addr = addresses.alias("agency_addr")
@@ -120,25 +121,23 @@ async def _load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[
         .where(*where)
         .order_by(people.c.id)
     )
-    result = []
-    for r in await conn.execute(query):
-        result.append(
-            Person(
-                id=r[0],
-                full_name=r[1],
-                address=names.full_address(r[2], cfg),
-                agency_name=r[3],
-                agency_address=names.full_address(r[4], cfg),
-                position=r[5],
-                department=r[6],
-                status=r[7],
-                mailbox_status=r[8],
-                aliases=tuple(
-                    names.full_address(a, cfg) for a in await names.aliases_of(conn, r[9])
-                ),
-            )
+    rows = (await conn.execute(query)).all()
+    aliases = await names.aliases_by_mailbox(conn, cfg, [r[9] for r in rows])
+    return [
+        Person(
+            id=r[0],
+            full_name=r[1],
+            address=names.full_address(r[2], cfg),
+            agency_name=r[3],
+            agency_address=names.full_address(r[4], cfg),
+            position=r[5],
+            department=r[6],
+            status=r[7],
+            mailbox_status=r[8],
+            aliases=aliases.get(r[9], ()),
         )
-    return result
+        for r in rows
+    ]
 
 
 async def _find_person(conn: AsyncConnection, cfg: Config, ref: str) -> tuple[int, int, str]:
@@ -217,7 +216,7 @@ async def add_person(
                 position=position,
                 department=department,
             )
-            person = (await _load_people(conn, cfg, people.c.id == person_id))[0]
+            person = (await load_people(conn, cfg, people.c.id == person_id))[0]
     except IntegrityError as exc:
         if not is_unique_violation(exc):
             raise
@@ -262,7 +261,7 @@ async def insert_person(
 async def show_person(db: Database, cfg: Config, ref: str) -> Person:
     async with db.read() as conn:
         person_id, _, _ = await _find_person(conn, cfg, ref)
-        return (await _load_people(conn, cfg, people.c.id == person_id))[0]
+        return (await load_people(conn, cfg, people.c.id == person_id))[0]
 
 
 async def suggest_addresses(
@@ -286,7 +285,7 @@ async def move_person(
         await conn.execute(
             update(people).where(people.c.id == person_id).values(agency_id=agency_id)
         )
-        moved = (await _load_people(conn, cfg, people.c.id == person_id))[0]
+        moved = (await load_people(conn, cfg, people.c.id == person_id))[0]
         await audit.record(conn, actor, "person.move", moved.address, to=moved.agency_address)
         return moved
 
@@ -320,7 +319,7 @@ async def update_person(
         person_id, mailbox_id, local = await _find_person(conn, cfg, ref)
         await _require_active(conn, cfg, person_id, local)
         dom = await names.domain_id(conn, cfg)
-        current = (await _load_people(conn, cfg, people.c.id == person_id))[0]
+        current = (await load_people(conn, cfg, people.c.id == person_id))[0]
         changes: dict[str, str] = {}
         if position is not None:
             changes["position"] = clean_field(position, "Chức vụ", "Position")
@@ -354,7 +353,7 @@ async def update_person(
             old=current.address,
             **changes,
         )
-        return (await _load_people(conn, cfg, people.c.id == person_id))[0]
+        return (await load_people(conn, cfg, people.c.id == person_id))[0]
 
 
 async def remove_person(db: Database, cfg: Config, ref: str, *, actor: str = "cli") -> Person:
@@ -375,7 +374,7 @@ async def remove_person(db: Database, cfg: Config, ref: str, *, actor: str = "cl
             .values(status="deleted", disabled_at=stamp)
         )
         await audit.record(conn, actor, "person.remove", names.full_address(local, cfg))
-        return (await _load_people(conn, cfg, people.c.id == person_id))[0]
+        return (await load_people(conn, cfg, people.c.id == person_id))[0]
 
 
 async def reset_password(

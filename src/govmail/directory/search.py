@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row, Select, String, and_, case, literal, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from govmail.config import Config
 from govmail.core.vietnamese import fold
-from govmail.directory.addresses import full_address
+from govmail.directory.agencies import load_agencies
 from govmail.directory.export import DirectoryEntry
 from govmail.directory.model import SearchHit
+from govmail.directory.people import load_people
 from govmail.store.database import Database
-from govmail.store.schema import addresses, agencies, mailboxes, people
+from govmail.store.schema import agencies, people
 
 MAX_QUERY = 200
 
@@ -76,146 +75,51 @@ async def search_directory(
         ranked += [("agency", *r) for r in await conn.execute(agency_q)]
         ranked.sort(key=lambda r: (r[2], r[3]))
         del ranked[limit:]
-        person_ids = [r[1] for r in ranked if r[0] == "personal"]
-        agency_ids = [r[1] for r in ranked if r[0] == "agency"]
-        details: dict[tuple[str, int], Row[Any]] = {}
-        if person_ids:
-            rows = await conn.execute(_people_details(person_ids))
-            details |= {("personal", r.id): r for r in rows}
-        if agency_ids:
-            rows = await conn.execute(_agency_details(agency_ids))
-            details |= {("agency", r.id): r for r in rows}
-    hits = []
-    for kind, entry_id, _tier, _sort_key in ranked:
-        r = details[(kind, entry_id)]
-        hits.append(
-            SearchHit(
-                kind=kind,
-                name=r.name,
-                address=full_address(r.local_part, cfg),
-                agency_name=r.agency_name or "",
-                position=r.position,
-                department=r.department,
-            )
+        found_people = await load_people(
+            conn, cfg, people.c.id.in_([r[1] for r in ranked if r[0] == "personal"])
         )
-    return hits
-
-
-def _people_details(ids: list[int]) -> Select[Any]:
-    own = addresses.alias("own")
-    return (
-        select(
-            people.c.id,
-            people.c.full_name.label("name"),
-            own.c.local_part,
-            agencies.c.name.label("agency_name"),
-            people.c.position,
-            people.c.department,
+        found_agencies = await load_agencies(
+            conn, cfg, agencies.c.id.in_([r[1] for r in ranked if r[0] == "agency"])
         )
-        .join(
-            mailboxes,
-            and_(mailboxes.c.person_id == people.c.id, mailboxes.c.kind == "personal"),
+    by_key: dict[tuple[str, int], SearchHit] = {}
+    for p in found_people:
+        by_key[("personal", p.id)] = SearchHit(
+            "personal", p.full_name, p.address, p.agency_name, p.position, p.department
         )
-        .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
-        .join(agencies, agencies.c.id == people.c.agency_id)
-        .where(people.c.id.in_(ids))
-    )
-
-
-def _agency_details(ids: list[int]) -> Select[Any]:
-    own = addresses.alias("own")
-    parent = agencies.alias("parent")
-    return (
-        select(
-            agencies.c.id,
-            agencies.c.name,
-            own.c.local_part,
-            parent.c.name.label("agency_name"),
-            literal("", String).label("position"),
-            literal("", String).label("department"),
+    for a in found_agencies:
+        by_key[("agency", a.id)] = SearchHit(
+            "agency", a.name, a.address, a.parent_name or "", "", ""
         )
-        .join(
-            mailboxes,
-            and_(mailboxes.c.agency_id == agencies.c.id, mailboxes.c.kind == "agency"),
-        )
-        .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
-        .outerjoin(parent, parent.c.id == agencies.c.parent_id)
-        .where(agencies.c.id.in_(ids))
-    )
+    return [by_key[(kind, entry_id)] for kind, entry_id, _tier, _key in ranked]
 
 
 async def directory_entries(db: Database, cfg: Config) -> list[DirectoryEntry]:
-    """Every active mailbox of the directory: agencies first (by name), then officials."""
-    own = addresses.alias("own")
-    agency_box = mailboxes.alias("agency_box")
-    agency_addr = addresses.alias("agency_addr")
-    parent = agencies.alias("parent")
-    parent_box = mailboxes.alias("parent_box")
-    parent_addr = addresses.alias("parent_addr")
-    agency_q = (
-        select(agencies.c.name, own.c.local_part, parent.c.name, parent_addr.c.local_part)
-        .join(
-            agency_box, and_(agency_box.c.agency_id == agencies.c.id, agency_box.c.kind == "agency")
-        )
-        .join(own, and_(own.c.mailbox_id == agency_box.c.id, own.c.kind == "primary"))
-        .outerjoin(parent, parent.c.id == agencies.c.parent_id)
-        .outerjoin(
-            parent_box, and_(parent_box.c.agency_id == parent.c.id, parent_box.c.kind == "agency")
-        )
-        .outerjoin(
-            parent_addr,
-            and_(parent_addr.c.mailbox_id == parent_box.c.id, parent_addr.c.kind == "primary"),
-        )
-        .where(agencies.c.status == "active")
-        .order_by(agencies.c.search_text)
-    )
-    person_q = (
-        select(
-            people.c.full_name,
-            own.c.local_part,
-            agencies.c.name,
-            agency_addr.c.local_part,
-            people.c.position,
-            people.c.department,
-        )
-        .join(mailboxes, and_(mailboxes.c.person_id == people.c.id, mailboxes.c.kind == "personal"))
-        .join(own, and_(own.c.mailbox_id == mailboxes.c.id, own.c.kind == "primary"))
-        .join(agencies, agencies.c.id == people.c.agency_id)
-        .join(
-            agency_box, and_(agency_box.c.agency_id == agencies.c.id, agency_box.c.kind == "agency")
-        )
-        .join(
-            agency_addr,
-            and_(agency_addr.c.mailbox_id == agency_box.c.id, agency_addr.c.kind == "primary"),
-        )
-        .where(people.c.status == "active")
-        .order_by(people.c.search_text, own.c.local_part)
-    )
+    """Every active mailbox of the directory: agencies first, then officials, by name."""
     async with db.read() as conn:
-        agency_rows = (await conn.execute(agency_q)).all()
-        person_rows = (await conn.execute(person_q)).all()
+        active_agencies = await load_agencies(conn, cfg, agencies.c.status == "active")
+        active_people = await load_people(conn, cfg, people.c.status == "active")
     entries = [
         DirectoryEntry(
-            address=full_address(r[1], cfg),
-            name=r[0],
+            address=a.address,
+            name=a.name,
             kind="agency",
-            agency=r[2] or "",
-            agency_address=full_address(r[3], cfg) if r[3] else "",
+            agency=a.parent_name or "",
+            agency_address=a.parent_address or "",
             position="",
             department="",
         )
-        for r in agency_rows
+        for a in sorted(active_agencies, key=lambda a: (fold(a.name), a.address))
     ]
     entries.extend(
         DirectoryEntry(
-            address=full_address(r[1], cfg),
-            name=r[0],
+            address=p.address,
+            name=p.full_name,
             kind="personal",
-            agency=r[2],
-            agency_address=full_address(r[3], cfg),
-            position=r[4],
-            department=r[5],
+            agency=p.agency_name,
+            agency_address=p.agency_address,
+            position=p.position,
+            department=p.department,
         )
-        for r in person_rows
+        for p in sorted(active_people, key=lambda p: (fold(p.full_name), p.address))
     )
     return entries

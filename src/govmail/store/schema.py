@@ -90,8 +90,22 @@ people = Table(
     Column("removed_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("status in ('active', 'removed')", name="status"),
 )
-# Directory search walks this index in order and stops after a page of matches.
-Index("ix_people_directory", people.c.status, people.c.search_text)
+# Directory search walks this index in order and stops after a page of matches
+# (on PostgreSQL an index-only scan, hence the included id).
+Index(
+    "ix_people_directory",
+    people.c.status,
+    people.c.search_text,
+    postgresql_include=["id"],
+)
+# PostgreSQL only: trigram index so a rare word ("ldphuong") is found without walking
+# the whole directory; SQLite walks the (status, search_text) index instead.
+Index(
+    "ix_people_search_trgm",
+    people.c.search_text,
+    postgresql_using="gin",
+    postgresql_ops={"search_text": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 mailboxes = Table(
     "mailboxes",

@@ -57,7 +57,19 @@ def upgrade() -> None:
         sa.CheckConstraint("status in ('active', 'removed')", name="status"),
     )
     op.create_index("ix_people_agency_id", "people", ["agency_id"])
-    op.create_index("ix_people_directory", "people", ["status", "search_text"])
+    op.create_index(
+        "ix_people_directory", "people", ["status", "search_text"], postgresql_include=["id"]
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may create it.
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.create_index(
+            "ix_people_search_trgm",
+            "people",
+            ["search_text"],
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        )
     op.create_table(
         "mailboxes",
         sa.Column("id", sa.Integer, primary_key=True),
