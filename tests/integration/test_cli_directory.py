@@ -171,3 +171,26 @@ def test_import_rejects_unknown_agency_and_bad_file(province: Path, tmp_path: Pa
     odd.write_bytes(b"%PDF-1.4")
     assert cli(province, "import", "officials", str(odd), "--agency", "stc").exit_code == 1
     assert json.loads(cli(province, "directory", "search", "vu thi mai", "--json").stdout) == []
+
+
+def test_search_follows_changes_to_people(province: Path) -> None:
+    def found(query: str) -> list[str]:
+        hits = json.loads(cli(province, "directory", "search", query, "--json").stdout)
+        return [h["address"] for h in hits]
+
+    assert found("thanh tra vien") == ["nvan@khanhhoa.gov.vn"]
+    cli(
+        province,
+        "person",
+        "update",
+        "nvan",
+        "--position",
+        "Phó Chánh Thanh tra",
+        "--address",
+        "nguyenvanan",
+    )
+    assert found("thanh tra vien") == []
+    assert found("pho chanh") == ["nguyenvanan@khanhhoa.gov.vn"]
+    assert found("nguyenvanan") == ["nguyenvanan@khanhhoa.gov.vn"]
+    cli(province, "person", "remove", "nguyenvanan")
+    assert found("pho chanh") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import and_, case, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from govmail.config import Config
@@ -12,9 +13,11 @@ from govmail.directory.export import DirectoryEntry
 from govmail.directory.model import SearchHit
 from govmail.directory.people import load_people
 from govmail.store.database import Database
-from govmail.store.schema import agencies, people
+from govmail.store.schema import agencies, people, people_search
 
 MAX_QUERY = 200
+# Up to this many candidates from the trigram index are looked up one by one.
+RARE_LIMIT = 200
 
 
 def _like_escape(text: str) -> str:
@@ -71,15 +74,21 @@ async def search_directory(
     async with db.read() as conn:
         ranked = [("personal", r[0], 0, r[1]) for r in await conn.execute(first)]
         if len(ranked) < limit:
-            ranked += [("personal", r[0], 1, r[1]) for r in await conn.execute(rest)]
+            candidates = await _rare_word_candidates(conn, db, tokens)
+            if candidates is not None:
+                rest = rest.where(people.c.id.in_(candidates))
+            if candidates != []:
+                ranked += [("personal", r[0], 1, r[1]) for r in await conn.execute(rest)]
         ranked += [("agency", *r) for r in await conn.execute(agency_q)]
         ranked.sort(key=lambda r: (r[2], r[3]))
         del ranked[limit:]
-        found_people = await load_people(
-            conn, cfg, people.c.id.in_([r[1] for r in ranked if r[0] == "personal"])
+        person_ids = [r[1] for r in ranked if r[0] == "personal"]
+        agency_ids = [r[1] for r in ranked if r[0] == "agency"]
+        found_people = (
+            await load_people(conn, cfg, people.c.id.in_(person_ids)) if person_ids else []
         )
-        found_agencies = await load_agencies(
-            conn, cfg, agencies.c.id.in_([r[1] for r in ranked if r[0] == "agency"])
+        found_agencies = (
+            await load_agencies(conn, cfg, agencies.c.id.in_(agency_ids)) if agency_ids else []
         )
     by_key: dict[tuple[str, int], SearchHit] = {}
     for p in found_people:
@@ -91,6 +100,23 @@ async def search_directory(
             "agency", a.name, a.address, a.parent_name or "", "", ""
         )
     return [by_key[(kind, entry_id)] for kind, entry_id, _tier, _key in ranked]
+
+
+async def _rare_word_candidates(
+    conn: AsyncConnection, db: Database, tokens: list[str]
+) -> list[int] | None:
+    """On SQLite, the few people whose search text has every word, from the trigram
+    index; None when the words are too short or too common for that to pay (the index
+    walk then stops early anyway). PostgreSQL's planner makes this choice itself."""
+    if not db.is_sqlite or min(len(t) for t in tokens) < 3:
+        return None
+    probe = (
+        select(people_search.c.rowid)
+        .where(*_matches(people_search.c.search_text, tokens))
+        .limit(RARE_LIMIT + 1)
+    )
+    found = list((await conn.execute(probe)).scalars())
+    return found if len(found) <= RARE_LIMIT else None
 
 
 async def directory_entries(db: Database, cfg: Config) -> list[DirectoryEntry]:

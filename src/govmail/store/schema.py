@@ -173,6 +173,16 @@ Index(
     postgresql_where=text("kind = 'primary'"),
 )
 
+# SQLite only: an FTS5 trigram index over people.search_text, kept in step by triggers
+# (migration 0001). Directory search asks it which rows contain a rare word before
+# walking ix_people_directory. Outside ``metadata``: it is no table of ours to create.
+people_search = Table(
+    "people_search",
+    MetaData(),
+    Column("rowid", Integer, primary_key=True),
+    Column("search_text", Text),
+)
+
 # Append-only record of every administrative action (who, what, on what, when).
 audit_log = Table(
     "audit_log",

@@ -60,6 +60,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_people_directory", "people", ["status", "search_text"], postgresql_include=["id"]
     )
+    if op.get_bind().dialect.name == "sqlite":
+        _create_sqlite_search_index()
     if op.get_bind().dialect.name == "postgresql":
         # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may create it.
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -145,6 +147,31 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
 
 
+def _create_sqlite_search_index() -> None:
+    """FTS5 trigram index over people.search_text (SQLite 3.34+), kept by triggers."""
+    op.execute(
+        "CREATE VIRTUAL TABLE people_search USING fts5(search_text, content='people',"
+        " content_rowid='id', tokenize='trigram', detail='none')"
+    )
+    op.execute(
+        "CREATE TRIGGER people_search_insert AFTER INSERT ON people BEGIN"
+        " INSERT INTO people_search(rowid, search_text) VALUES (new.id, new.search_text); END"
+    )
+    op.execute(
+        "CREATE TRIGGER people_search_delete AFTER DELETE ON people BEGIN"
+        " INSERT INTO people_search(people_search, rowid, search_text)"
+        " VALUES ('delete', old.id, old.search_text); END"
+    )
+    op.execute(
+        "CREATE TRIGGER people_search_update AFTER UPDATE OF search_text ON people BEGIN"
+        " INSERT INTO people_search(people_search, rowid, search_text)"
+        " VALUES ('delete', old.id, old.search_text);"
+        " INSERT INTO people_search(rowid, search_text) VALUES (new.id, new.search_text); END"
+    )
+
+
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE people_search")
     for table in ("audit_log", "addresses", "mailboxes", "people", "agencies", "domains"):
         op.drop_table(table)
