@@ -13,6 +13,8 @@ from govmail.core.naming import DEFAULT_RESERVED
 
 CONFIG_FILE = "govmail.toml"
 MB = 1024 * 1024
+# R17: at least 500 MB per agency mailbox and 100 MB per personal mailbox.
+MIN_QUOTA_MB = {"agency": 500, "personal": 100}
 
 # Unprivileged loopback ports for development; production sets 25/587/465/143/993/443.
 DEV_LISTENERS = {
@@ -73,6 +75,11 @@ def load_config(data_dir: Path) -> Config:
     return _config_from_dict(data_dir, raw)
 
 
+def config_from_text(data_dir: Path, text: str) -> Config:
+    """The configuration that ``text`` (a govmail.toml) gives for ``data_dir``."""
+    return _config_from_dict(data_dir, tomllib.loads(text))
+
+
 def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
     mail = raw.get("mail", {})
     quota = raw.get("quota", {})
@@ -88,6 +95,13 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
     reserved = frozenset(str(x).lower() for x in mail.get("reserved", [])) or DEFAULT_RESERVED
     listeners = dict(DEV_LISTENERS)
     listeners.update({str(k): str(v) for k, v in raw.get("listen", {}).items()})
+    for kind, key in (("agency", "agency_mb"), ("personal", "personal_mb")):
+        value = quota.get(key, MIN_QUOTA_MB[kind])
+        if not isinstance(value, int) or value < MIN_QUOTA_MB[kind]:
+            raise InvalidInput(
+                f"[quota] {key} = {value!r}: tối thiểu {MIN_QUOTA_MB[kind]} MB (Điều 9).",
+                f"[quota] {key} = {value!r}: the minimum is {MIN_QUOTA_MB[kind]} MB (R17).",
+            )
     try:
         return Config(
             data_dir=data_dir,

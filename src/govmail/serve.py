@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -50,36 +51,43 @@ class _WebServer(uvicorn.Server):
         yield
 
 
+def listen_socket(listen: str, service: str) -> socket.socket:
+    """Bind ``listen`` before anything is served, so a port in use is a clear error."""
+    host, port = parse_listen(listen)
+    try:
+        return socket.create_server((host, port), reuse_port=False, backlog=512)
+    except OSError as exc:
+        raise InvalidInput(
+            f"Không mở được cổng {service} {listen}: {exc.strerror or exc}.",
+            f"Cannot listen for {service} on {listen}: {exc.strerror or exc}.",
+        ) from None
+
+
 async def _serve(cfg: Config, web_listen: str, as_json: bool) -> None:
-    host, port = parse_listen(web_listen)
+    web_socket = listen_socket(web_listen, "web")
     db = Database(cfg.effective_database_url)
     try:
         await prepare_database(db, cfg)
         server = _WebServer(
             uvicorn.Config(
                 create_app(db, cfg),
-                host=host,
-                port=port,
                 log_level="warning",
                 lifespan="off",
                 server_header=False,
             )
         )
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                await task  # surface the bind error
-                raise InvalidInput(
-                    f"Không mở được cổng web {web_listen}.", f"Could not listen on {web_listen}."
-                )
-            await asyncio.sleep(0.05)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        bound = server.servers[0].sockets[0].getsockname()
-        _announce(cfg, {"web": f"http://{bound[0]}:{bound[1]}/"}, as_json)
+        task = asyncio.create_task(server.serve(sockets=[web_socket]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            host, port = web_socket.getsockname()[:2]
+            _announce(cfg, {"web": f"http://{host}:{port}/"}, as_json)
         await task
     finally:
+        web_socket.close()
         await db.dispose()
 
 

@@ -131,3 +131,57 @@ def test_dissolve_disables_mailbox_and_refuses_while_staffed(data_dir: Path) -> 
     assert len(json.loads(cli(data_dir, "agency", "list", "--all", "--json").stdout)) == 1
     # The address stays taken: a new agency cannot receive the old one's mail.
     assert cli(data_dir, "agency", "add", "--name", "Sở Tài chính").exit_code == 3
+
+
+def test_rename_without_new_abbreviation_keeps_a_chosen_address(data_dir: Path) -> None:
+    cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr")
+    fixed = cli(data_dir, "agency", "rename", "ttr", "--name", "Thanh tra tỉnh Khánh Hòa", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    agency = json.loads(fixed.stdout)
+    assert agency["address"] == "ttr@khanhhoa.gov.vn" and agency["aliases"] == []
+    cli(data_dir, "agency", "add", "--name", "Sở Tài chinh")  # typo, proposed "stc"
+    typo = json.loads(
+        cli(data_dir, "agency", "rename", "stc", "--name", "Sở Tài chính", "--json").stdout
+    )
+    assert typo["address"] == "stc@khanhhoa.gov.vn" and typo["name"] == "Sở Tài chính"
+
+
+def test_nothing_moves_into_or_out_of_a_dissolved_agency(data_dir: Path) -> None:
+    cli(data_dir, "agency", "add", "--name", "Ban Quản lý dự án", "--abbr", "bql")
+    cli(data_dir, "agency", "add", "--name", "Phòng Kinh tế", "--abbr", "pkt")
+    cli(data_dir, "agency", "dissolve", "bql")
+    into = cli(data_dir, "agency", "move", "pkt", "--parent", "bql")
+    assert into.exit_code == 1 and "giải thể" in into.stderr
+    out = cli(data_dir, "agency", "move", "bql", "--parent", "pkt")
+    assert out.exit_code == 1
+    person = cli(data_dir, "person", "add", "--agency", "bql", "--name", "Lê Phương")
+    assert person.exit_code == 1
+
+
+def test_crossing_moves_never_make_a_cycle(data_dir: Path) -> None:
+    import asyncio
+
+    from govmail.config import load_config
+    from govmail.directory.agencies import add_agency, list_agencies, move_agency
+    from govmail.store.database import Database
+
+    cfg = load_config(data_dir)
+
+    async def race() -> list[object]:
+        db = Database(cfg.effective_database_url)
+        try:
+            await add_agency(db, cfg, name="Phòng A", abbr="pa")
+            await add_agency(db, cfg, name="Phòng B", abbr="pb")
+            results = await asyncio.gather(
+                move_agency(db, cfg, "pa", parent="pb"),
+                move_agency(db, cfg, "pb", parent="pa"),
+                return_exceptions=True,
+            )
+            tree = await list_agencies(db, cfg)
+            assert len(tree) == 2  # both still reachable from the top: no cycle
+            return list(results)
+        finally:
+            await db.dispose()
+
+    results = asyncio.run(race())
+    assert sum(not isinstance(r, BaseException) for r in results) == 1

@@ -129,7 +129,7 @@ def test_import_xlsx_with_vietnamese_header(province: Path, tmp_path: Path) -> N
         ],
     )
     result = cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output  # good rows committed, bad ones listed
     summary = json.loads(result.stdout)
     assert [c["address"] for c in summary["created"]] == [
         "pmtuan@khanhhoa.gov.vn",
@@ -141,9 +141,8 @@ def test_import_xlsx_with_vietnamese_header(province: Path, tmp_path: Path) -> N
     hits = json.loads(cli(province, "directory", "search", "pham minh", "--json").stdout)
     assert hits[0]["agency_name"] == "Thanh tra tỉnh" and hits[0]["department"] == "Phòng Nghiệp vụ"
 
-    again = json.loads(
-        cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json").stdout
-    )
+    rerun = cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json")
+    again = json.loads(rerun.stdout)
     assert again["created"] == [] and again["already_present"] == [2, 3, 6]
 
 
@@ -156,7 +155,7 @@ def test_import_csv_english_header_strict_and_text_summary(province: Path, tmp_p
         encoding="utf-8",
     )
     result = cli(province, "import", "officials", str(staff), "--agency", "stc", "--strict")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output
     assert "Đã tạo: 1 hộp thư" in result.stdout
     assert "dòng 2:" in result.stdout  # the taken one, skipped under --strict
     found = json.loads(cli(province, "directory", "search", "vu thi mai", "--json").stdout)
@@ -194,3 +193,23 @@ def test_search_follows_changes_to_people(province: Path) -> None:
     assert found("nguyenvanan") == ["nguyenvanan@khanhhoa.gov.vn"]
     cli(province, "person", "remove", "nguyenvanan")
     assert found("pho chanh") == []
+
+
+def test_import_refuses_addresses_of_other_domains_row_by_row(
+    province: Path, tmp_path: Path
+) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "Họ và tên,Chức vụ,Email\n"
+        "Vũ Thị Mai,Văn thư,maivu@gmail.com\n"
+        "Đỗ Văn Hải,Cán bộ,dvhai@khanhhoa.gov.vn\n",
+        encoding="utf-8",
+    )
+    result = cli(province, "import", "officials", str(staff), "--agency", "stc", "--json")
+    assert result.exit_code == 4
+    summary = json.loads(result.stdout)
+    assert [c["address"] for c in summary["created"]] == ["dvhai@khanhhoa.gov.vn"]
+    assert summary["skipped"][0]["row"] == 2
+    assert "gmail.com" in summary["skipped"][0]["reason_vi"]
+    ok = cli(province, "import", "officials", str(staff), "--agency", "stc")
+    assert ok.exit_code == 4  # the Gmail row is still refused, the other already present

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from govmail.config import load_config
 from govmail.directory.passwords import verify_password
 from govmail.store.database import Database
-from govmail.store.schema import mailboxes, people
+from govmail.store.schema import addresses, audit_log, mailboxes, people
 from tests.integration.clihelp import cli
 
 
@@ -43,15 +43,23 @@ def _mailbox_row(data_dir: Path, person_name: str) -> dict[str, object]:
 
 
 def _count_people(data_dir: Path) -> int:
-    return len(
-        [
-            e
-            for e in json.loads(
-                cli(data_dir, "directory", "search", "a", "--json", "--limit", "1000").stdout
-            )
-            if e["kind"] == "personal"
-        ]
-    )
+    """Rows in every table a use case writes: 'nothing written' means none of these grew."""
+    return sum(_table_sizes(data_dir).values())
+
+
+def _table_sizes(data_dir: Path) -> dict[str, int]:
+    async def fetch() -> dict[str, int]:
+        db = Database(load_config(data_dir).effective_database_url)
+        try:
+            async with db.read() as conn:
+                return {
+                    t.name: int(await conn.scalar(select(func.count()).select_from(t)) or 0)
+                    for t in (people, mailboxes, addresses, audit_log)
+                }
+        finally:
+            await db.dispose()
+
+    return asyncio.run(fetch())
 
 
 def test_person_add_uses_regulation_form_and_random_password(province: Path) -> None:
@@ -147,6 +155,7 @@ def test_taken_address_exits_3_with_proposals_and_writes_nothing(province: Path)
 
 
 def test_one_word_name_and_bad_address_are_refused(province: Path) -> None:
+    before = _table_sizes(province)
     one = cli(province, "person", "add", "--agency", "ttr", "--name", "Phương")
     assert one.exit_code == 1
     assert "hai từ" in one.stderr and "two words" in one.stderr
@@ -168,7 +177,7 @@ def test_one_word_name_and_bad_address_are_refused(province: Path) -> None:
     assert reserved.exit_code == 1
     unknown = cli(province, "person", "add", "--agency", "khongco", "--name", "Lê Phương")
     assert unknown.exit_code == 1
-    assert _count_people(province) == 0
+    assert _table_sizes(province) == before
 
 
 def test_move_keeps_address(province: Path) -> None:
@@ -340,3 +349,34 @@ def test_quota_is_per_mailbox_and_never_below_the_regulation(province: Path) -> 
     agency_small = cli(province, "mailbox", "quota", "ttr", "--mb", "200")
     assert agency_small.exit_code == 1 and "500 MB" in agency_small.stderr
     assert _mailbox_row(province, "Lê Đức Phương")["quota_bytes"] == 2048 * 1024 * 1024
+
+
+def test_foreign_domain_long_name_and_empty_password_are_refused(province: Path) -> None:
+    before = _table_sizes(province)
+    foreign = cli(
+        province,
+        "person",
+        "add",
+        "--agency",
+        "ttr",
+        "--name",
+        "Lê Đức Phương",
+        "--address",
+        "ldphuong@gmail.com",
+    )
+    assert foreign.exit_code == 1 and "gmail.com" in foreign.stderr
+    long_name = "Nguyễn " + "Văn " * 60 + "An"
+    too_long = cli(province, "person", "add", "--agency", "ttr", "--name", long_name)
+    assert too_long.exit_code == 1 and "200" in too_long.stderr
+    empty = cli(
+        province, "person", "add", "--agency", "ttr", "--name", "Lê Đức Phương", "--password", ""
+    )
+    assert empty.exit_code == 1 and "8" in empty.stderr
+    assert _table_sizes(province) == before
+
+
+def test_reserved_regulation_form_gets_proposals(province: Path) -> None:
+    # "Ái Bụi Use" folds to "abuse": the form exists but is reserved (RFC 2142).
+    result = cli(province, "person", "add", "--agency", "ttr", "--name", "Ái Bụi Use")
+    assert result.exit_code == 3
+    assert "abuse" not in result.stdout.split() and result.stdout.split()[0] == "abuse_ttr"

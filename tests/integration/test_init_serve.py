@@ -12,6 +12,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 import govmail
@@ -121,3 +122,58 @@ def _check_serving(proc: subprocess.Popen[str]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_failed_init_leaves_no_config_and_can_be_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("GOVMAIL_DATABASE_URL", "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    failed = cli(data, "init")
+    assert failed.exit_code == 1
+    assert "Không kết nối được cơ sở dữ liệu" in failed.stderr
+    assert not (data / "govmail.toml").exists()
+    monkeypatch.delenv("GOVMAIL_DATABASE_URL")
+    assert cli(data, "init").exit_code == 0
+
+
+def test_data_directory_is_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert cli(data, "init").exit_code == 0
+    assert data.stat().st_mode & 0o077 == 0
+    for name in ("govmail.toml", "govmail.db", "tls/key.pem"):
+        assert (data / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_commands_never_create_a_missing_database(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert cli(data, "init").exit_code == 0
+    (data / "govmail.db").unlink()
+    result = cli(data, "agency", "list")
+    assert result.exit_code == 1 and "govmail init" in result.stderr
+    assert not (data / "govmail.db").exists()
+
+
+def test_serve_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    import socket
+
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "GOVMAIL_DATABASE_URL"}
+    subprocess.run(
+        [*GOVMAIL, "init", "--data", str(data)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*GOVMAIL, "serve", "--web", f"127.0.0.1:{port}", "--data", str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "Không mở được cổng web" in result.stderr and "Traceback" not in result.stderr

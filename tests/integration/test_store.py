@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from govmail.config import load_config
@@ -153,3 +153,38 @@ def test_every_action_is_audited_in_the_same_transaction(data_dir: Path) -> None
         ("agency.add", "stc@khanhhoa.gov.vn"),
         ("person.add", "ldphuong@khanhhoa.gov.vn"),
     ]
+
+
+def test_a_use_case_that_fails_after_its_inserts_leaves_nothing(data_dir: Path) -> None:
+    from govmail.directory.agencies import create_agency
+    from govmail.store.schema import agencies
+
+    cfg = load_config(data_dir)
+
+    async def crash_then_count() -> tuple[int, int, int]:
+        db = _db(data_dir)
+        try:
+            with pytest.raises(RuntimeError):
+                async with db.write() as conn:
+                    await create_agency(
+                        conn,
+                        db,
+                        cfg,
+                        name="Sở Tài chính",
+                        abbr=None,
+                        parent=None,
+                        external=False,
+                        address=None,
+                        actor="test",
+                    )
+                    raise RuntimeError("the process dies after the inserts")
+            async with db.read() as conn:
+                counts = [
+                    await conn.scalar(select(func.count()).select_from(t))
+                    for t in (agencies, mailboxes, audit_log)
+                ]
+            return (int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0))
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(crash_then_count()) == (0, 0, 0)

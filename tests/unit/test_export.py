@@ -107,6 +107,58 @@ def test_csv_empty_directory() -> None:
     assert out.getvalue() == "address,name,kind,agency,agency_address,position,department\r\n"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        '=HYPERLINK("https://x.vn","Bấm vào đây")',
+        "+84 258 3822 000",
+        "-1+1",
+        "@SUM(A1:A2)",
+        "\t=1+1",
+        "\r=1+1",
+        "=",
+    ],
+)
+def test_csv_formula_injection_is_quoted(value: str) -> None:
+    entry = DirectoryEntry(
+        address="ntlan@khanhhoa.gov.vn",
+        name=value,
+        kind="personal",
+        agency="Sở Nội vụ",
+        agency_address="snv@khanhhoa.gov.vn",
+        position=value,
+        department=value,
+    )
+    out = io.StringIO(newline="")
+    write_csv([entry], out)
+    (row,) = list(csv.reader(io.StringIO(out.getvalue(), newline="")))[1:]
+    assert row[0] == "ntlan@khanhhoa.gov.vn"
+    assert row[1] == row[5] == row[6] == "'" + value
+    assert row[3] == "Sở Nội vụ"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Nguyễn Văn A", "Chuyên viên (=hạng III)", "a-b@x.vn", " =1+1", "'=1+1", "Phòng 2 – 3", ""],
+)
+def test_csv_values_that_cannot_run_are_unchanged(value: str) -> None:
+    entry = DirectoryEntry("a@x.vn", "Nguyễn Văn A", "personal", "Sở Nội vụ", "", value, "")
+    out = io.StringIO(newline="")
+    write_csv([entry], out)
+    (row,) = list(csv.reader(io.StringIO(out.getvalue(), newline="")))[1:]
+    assert row[5] == value
+
+
+def test_csv_file_with_formula_values(tmp_path: Path) -> None:
+    entry = DirectoryEntry("a@x.vn", "=Nguyễn", "personal", "@Sở Nội vụ", "", "-", "+")
+    path = tmp_path / "danhba.csv"
+    with path.open("w", encoding=CSV_ENCODING, newline="") as out:
+        write_csv([entry], out)
+    with path.open(encoding="utf-8-sig", newline="") as back:
+        rows = list(csv.reader(back))
+    assert rows[1] == ["a@x.vn", "'=Nguyễn", "personal", "'@Sở Nội vụ", "", "'-", "'+"]
+
+
 # --- xlsx -----------------------------------------------------------------------------------
 
 
@@ -238,6 +290,13 @@ def test_vcard_escaping() -> None:
     assert props["TITLE"] == "Chuyên viên\\; kiêm nhiệm\\, thư ký\\\\trợ lý\\nPhòng Tổ chức"
     assert unescape(props["TITLE"]) == TRICKY.position
     assert split_components(props["ORG"]) == [TRICKY.agency, TRICKY.department]
+
+
+def test_vcard_does_not_quote_formula_like_values() -> None:
+    entry = DirectoryEntry("a@x.vn", "Lê An", "personal", "=Sở", "", "+84 Chuyên viên", "-")
+    props = properties(unfold(vcf([entry])))
+    assert props["TITLE"] == "+84 Chuyên viên"
+    assert split_components(props["ORG"]) == ["=Sở", "-"]
 
 
 def test_vcard_lines_are_folded_at_75_octets() -> None:

@@ -278,6 +278,96 @@ def test_formula_error_from_excel_is_a_row_problem(tmp_path: Path) -> None:
     assert problem.row_number == 2
 
 
+@pytest.mark.parametrize(
+    ("column", "field_vi", "field_en"),
+    [
+        ("B", "Chức vụ", "position"),
+        ("C", "Bộ phận công tác", "department"),
+        ("D", "Địa chỉ hộp thư", "address"),
+    ],
+)
+@pytest.mark.parametrize("error", ["#REF!", "#N/A", "#VALUE!", "#DIV/0!", "#NAME?"])
+def test_formula_error_in_any_mapped_column_is_a_row_problem(
+    tmp_path: Path, column: str, field_vi: str, field_en: str, error: str
+) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Họ và tên", "Chức vụ", "Bộ phận công tác", "Địa chỉ hộp thư"])
+    sheet.append(["Đào Văn Nam", "Chuyên viên", "Văn phòng", "dvnam"])
+    sheet.append(["Hồ Thị Mai", "Kế toán", "Phòng Tài chính", "htmai"])
+    # An error-typed cell, as Excel stores a failed formula's cached value.
+    sheet[f"{column}2"].value = error
+    sheet[f"{column}2"].data_type = "e"
+    path = tmp_path / "err.xlsx"
+    workbook.save(path)
+    problem, good = read(path)
+    assert isinstance(problem, RowProblem)
+    assert problem.row_number == 2
+    for reason, label in ((problem.reason_vi, field_vi), (problem.reason_en, field_en)):
+        assert label in reason
+        assert error in reason
+        assert f" {column}," in reason
+        assert " 2)" in reason
+    assert "dòng 2" in problem.reason_vi
+    assert "row 2" in problem.reason_en
+    assert good == StaffRow(3, "Hồ Thị Mai", "Kế toán", "Phòng Tài chính", "htmai")
+
+
+def test_formula_error_text_in_csv_is_a_row_problem(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "a.csv",
+        "STT;Họ và tên;Bộ phận;Chức vụ\n1;Kiều Văn Toàn;#N/A;Văn thư\n2;Lê Thị Hoa;Văn phòng;\n",
+    )
+    problem, good = read(path)
+    assert isinstance(problem, RowProblem)
+    assert problem.row_number == 2
+    assert "Bộ phận công tác" in problem.reason_vi and "cột C" in problem.reason_vi
+    assert "department" in problem.reason_en and "column C" in problem.reason_en
+    assert good == StaffRow(3, "Lê Thị Hoa", "", "Văn phòng", None)
+
+
+def test_formula_error_in_an_unmapped_column_is_ignored(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "ds.xlsx",
+        [["Họ và tên", "Ghi chú", "Chức vụ"], ["Thái Văn Long", "#REF!", "Văn thư"]],
+    )
+    assert staff(path) == [StaffRow(2, "Thái Văn Long", "Văn thư", "", None)]
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "field_en"),
+    [
+        ('Phí Văn Tài,"=HYPERLINK(""https://x.vn"",""Trưởng phòng"")",Văn phòng,', "B", "position"),
+        ("Phí Văn Tài,Chuyên viên, =B2&C2,", "C", "department"),
+        (
+            'Phí Văn Tài,Chuyên viên,Văn phòng,"=HYPERLINK(""mailto:pvtai@x.vn"",""pvtai"")"',
+            "D",
+            "address",
+        ),
+        ("=CONCAT(B2;C2),Chuyên viên,Văn phòng,", "A", "name"),
+    ],
+)
+def test_unevaluated_formula_is_a_row_problem(
+    tmp_path: Path, cells: str, column: str, field_en: str
+) -> None:
+    text = f"Họ và tên,Chức vụ,Bộ phận,Email\n{cells}\nLã Thị Thu,Văn thư,Văn phòng,ltthu\n"
+    problem, good = read(write_csv(tmp_path / "a.csv", text))
+    assert isinstance(problem, RowProblem)
+    assert problem.row_number == 2
+    assert f"cột {column}, dòng 2" in problem.reason_vi
+    assert "công thức" in problem.reason_vi
+    assert f"The {field_en} cell (column {column}, row 2)" in problem.reason_en
+    assert "formula" in problem.reason_en
+    assert good == StaffRow(3, "Lã Thị Thu", "Văn thư", "Văn phòng", "ltthu")
+
+
+def test_equals_sign_inside_a_cell_is_fine(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "a.csv", "Họ và tên,Chức vụ\nMạc Văn Khoa,Chuyên viên (=hạng III)\n"
+    )
+    assert staff(path) == [StaffRow(2, "Mạc Văn Khoa", "Chuyên viên (=hạng III)", "", None)]
+
+
 def test_missing_name_is_a_row_problem(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", "Họ và tên,Chức vụ\n,Chuyên viên\n")
     (problem,) = read(path)
@@ -316,6 +406,92 @@ def test_cp1258_csv(tmp_path: Path) -> None:
     assert staff(path) == [
         StaffRow(2, "Nguyễn Thị Thủy Tiên", "Phó Trưởng phòng", "Phòng Nghiệp vụ", None)
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Họ và tên,Chức vụ\r\nNguyễn Văn An,Chuyên viên\r\n",
+        # Near VNI's pairs once read as Latin-1: "oă" (hoặc), "uơ" (thuở), "iú" (giúp).
+        "Họ và tên,Chức vụ,Bộ phận\r\n"
+        "Hoàng Thị Thuở,Phó Chánh Văn phòng,Bộ phận Một cửa hoặc tiếp dân\r\n"
+        "Đặng Quốc Huy,Giúp việc,Phòng Quản lý đô thị\r\n"
+        "Trịnh Thị Ngọc Hường,Trưởng phòng,Phòng Văn hóa – Thông tin\r\n",
+        # A few of Windows-1258's symbols, which TCVN3 uses for letters, are fine.
+        "Họ và tên,Chức vụ,Bộ phận\r\n"
+        "Dương Văn Quý,Chuyên viên,Phòng «Một cửa» (tầng 2°)\r\n"
+        "Lưu Thị Yến,Văn thư,Văn phòng\r\n",
+    ],
+)
+def test_genuine_cp1258_csv_is_not_taken_for_legacy(tmp_path: Path, text: str) -> None:
+    data = to_cp1258(text)
+    assert data.decode("cp1258") != text  # combining tone marks, as Windows-1258 writes
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    path = tmp_path / "a.csv"
+    path.write_bytes(data)
+    rows = staff(path)
+    lines = text.splitlines()[1:]
+    assert [r.name for r in rows] == [line.split(",")[0] for line in lines]
+    assert [r.position for r in rows] == [line.split(",")[1] for line in lines]
+
+
+# "Họ và tên,Chức vụ,Bộ phận công tác" and three officials typed in TCVN3 (ABC), as the
+# bytes read in Windows-1252 (VIETNAMESE.md): "Phó Trưởng phòng" holds TCVN3's ư, 0xAD.
+_TCVN3_AS_CP1252 = (
+    "Hä vµ tªn,Chøc vô,Bé phËn c«ng t¸c\r\n"
+    "NguyÔn V¨n An,Chuyªn viªn,V¨n phßng\r\n"
+    "TrÇn ThÞ Thñy Tiªn,Phã Tr\u00adëng phßng,Phßng NghiÖp vô\r\n"
+    "Lª §øc Th¾ng,KÕ to¸n,Phßng Tµi chÝnh\r\n"
+)
+# The same list in VNI ("Quản lý văn bản" is "Quaûn lyù vaên baûn").
+_VNI_AS_CP1252 = (
+    "Hoï vaø teân,Chöùc vuï,Boä phaän coâng taùc\r\n"
+    "Nguyeãn Vaên An,Chuyeân vieân,Vaên phoøng\r\n"
+    "Traàn Thò Thuûy Tieân,Phoù Tröôûng phoøng,Phoøng Nghieäp vuï\r\n"
+    "Leâ Ñöùc Thaéng,Keá toaùn,Phoøng Taøi chính\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("mojibake", "encoding"), [(_TCVN3_AS_CP1252, "TCVN3"), (_VNI_AS_CP1252, "VNI")]
+)
+def test_legacy_vietnamese_csv_is_refused(tmp_path: Path, mojibake: str, encoding: str) -> None:
+    data = mojibake.encode("cp1252")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    data.decode("cp1258")  # would be read, as nonsense, without the check
+    path = tmp_path / "ds.csv"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as caught:
+        read_staff_list(path)
+    error = caught.value
+    assert encoding in error.message_vi and encoding in error.message_en
+    assert "Unicode" in error.message_vi and "UTF-8" in error.message_vi
+    assert "TCVN 6909:2001" in error.message_vi
+    assert "Unicode" in error.message_en and "UTF-8" in error.message_en
+    assert "ds.csv" in error.message_en
+    assert error.details["file"] == str(path)
+
+
+def test_legacy_detection_names_the_likelier_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(_TCVN3_AS_CP1252.encode("cp1252"))
+    with pytest.raises(InvalidInput) as tcvn3:
+        read_staff_list(path)
+    path.write_bytes(_VNI_AS_CP1252.encode("cp1252"))
+    with pytest.raises(InvalidInput) as vni:
+        read_staff_list(path)
+    assert "VNI" not in tcvn3.value.message_en
+    assert "TCVN3" not in vni.value.message_en
+
+
+def test_legacy_vietnamese_in_a_single_row_csv_is_refused(tmp_path: Path) -> None:
+    # "Lê Văn An" in TCVN3: both letters with diacritics are symbols in cp1252 (ª ê, ¨ ă).
+    path = tmp_path / "a.csv"
+    path.write_bytes("Lª V¨n An\r\n".encode("cp1252"))
+    with pytest.raises(InvalidInput):
+        read_staff_list(path)
 
 
 def test_semicolon_csv_with_commas_in_cells(tmp_path: Path) -> None:

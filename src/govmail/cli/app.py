@@ -1,7 +1,8 @@
 """The ``govmail`` command line: thin commands over the service functions.
 
 Exit codes: 0 success; 1 a domain error (message in Vietnamese and English on stderr);
-2 wrong usage; 3 the wanted address is taken (free proposals on stdout, one per line).
+2 wrong usage; 3 the wanted address is taken (free proposals on stdout, one per line);
+4 an import finished but skipped rows (listed with their row numbers).
 Every command takes ``--data DIR`` (default $GOVMAIL_DATA, else ./data) and ``--json``.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,15 +19,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from govmail.config import Config, load_config
 from govmail.core.errors import AddressTaken, GovmailError
-from govmail.directory import agencies, people
+from govmail.directory import agencies, mailboxes, people
 from govmail.directory.export import CSV_ENCODING, write_csv, write_vcf, write_xlsx
 from govmail.directory.importer import import_officials
 from govmail.directory.search import directory_entries, search_directory
 from govmail.ops.setup import init_data_dir
-from govmail.store.database import Database
+from govmail.store.database import Database, DatabaseUnavailable
 
 T = TypeVar("T")
 
@@ -82,14 +84,23 @@ def _run(data: Path, as_json: bool, action: Callable[[Database, Config], Awaitab
         cfg = load_config(data)
         db = Database(cfg.effective_database_url)
         try:
+            await db.require_current_schema()
             return await action(db, cfg)
         finally:
             await db.dispose()
 
+    return _guarded(as_json, go)
+
+
+def _guarded(as_json: bool, go: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``go``; domain errors and an unreachable database become clear exits."""
     try:
         return asyncio.run(go())
     except GovmailError as exc:
         raise _fail(exc, as_json) from None
+    except (OSError, OperationalError, InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise _fail(DatabaseUnavailable(reason), as_json) from None
 
 
 def _emit(as_json: bool, payload: Any, text: str) -> None:
@@ -110,10 +121,7 @@ def init(
     as_json: AsJson = False,
 ) -> None:
     """Tạo thư mục dữ liệu mới: cấu hình, cơ sở dữ liệu, chứng thư TLS (create a data directory)."""
-    try:
-        result = asyncio.run(init_data_dir(data, domain=domain, demo=demo))
-    except GovmailError as exc:
-        raise _fail(exc, as_json) from None
+    result = _guarded(as_json, lambda: init_data_dir(data, domain=domain, demo=demo))
     lines = [
         f"Đã khởi tạo {result.data_dir} cho tên miền {result.domain}.",
         f"  Cơ sở dữ liệu: {result.database}",
@@ -374,7 +382,7 @@ def mailbox_reset_password(
 ) -> None:
     """Cấp mật khẩu mới (issue a new password, R7)."""
     issued = _run(
-        data, as_json, lambda db, cfg: people.reset_password(db, cfg, address, password=password)
+        data, as_json, lambda db, cfg: mailboxes.reset_password(db, cfg, address, password=password)
     )
     text = "Đã đặt mật khẩu."
     if issued:
@@ -390,7 +398,9 @@ def mailbox_quota(
     as_json: AsJson = False,
 ) -> None:
     """Đặt hạn mức dung lượng một hộp thư (set one mailbox's quota, R17)."""
-    result = _run(data, as_json, lambda db, cfg: people.set_quota(db, cfg, address, megabytes=mb))
+    result = _run(
+        data, as_json, lambda db, cfg: mailboxes.set_quota(db, cfg, address, megabytes=mb)
+    )
     _emit(as_json, result, f"Hạn mức của {result['address']}: {result['quota_mb']} MB.")
 
 
@@ -522,3 +532,5 @@ def import_officials_cmd(
             "Các hộp thư mới chưa có mật khẩu: cấp bằng 'govmail mailbox reset-password ĐỊA_CHỈ'."
         )
     _emit(as_json, summary.as_dict(), "\n".join(lines))
+    if summary.skipped:
+        raise typer.Exit(4)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import Config
-from govmail.core.errors import InvalidInput, NotFound
+from govmail.core.errors import AddressTaken, InvalidInput, NotFound
+from govmail.core.naming import validate_local_part
 from govmail.store.audit import now
+from govmail.store.database import Database, is_unique_violation
 from govmail.store.schema import addresses, domains, mailboxes
+
+# Bound parameters per statement stay well below PostgreSQL's limit of 32,767.
+CHUNK = 5000
+
+Proposer = Callable[[AsyncConnection, str], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,45 @@ def split_address(ref: str, cfg: Config) -> tuple[str, str]:
     if not local:
         raise InvalidInput("Thiếu địa chỉ hộp thư.", "Mailbox address is missing.")
     return local, cfg.domain
+
+
+def requested_local_part(ref: str, cfg: Config) -> str:
+    """The local part of an address someone asks for ('x' or 'x@<our domain>'), validated;
+    an address at another domain is refused, never silently moved to ours."""
+    local, _, domain = ref.strip().lower().partition("@")
+    if domain and domain != cfg.domain and domain not in cfg.alias_domains:
+        raise InvalidInput(
+            f"Địa chỉ {ref.strip()} không thuộc tên miền {cfg.domain}.",
+            f"Address {ref.strip()} is not in the domain {cfg.domain}.",
+        )
+    return validate_local_part(local, cfg.reserved_local_parts)
+
+
+@dataclass
+class Claim:
+    """The address a use case is about to claim, set inside its transaction."""
+
+    local_part: str = ""
+
+
+@asynccontextmanager
+async def claiming(
+    db: Database, cfg: Config, propose: Proposer
+) -> AsyncIterator[tuple[AsyncConnection, Claim]]:
+    """A write transaction that claims an address. If a concurrent writer takes the
+    address between our check and our insert, the database refuses the row and this
+    turns that refusal into AddressTaken with fresh proposals (exit code 3), so every
+    use case that claims an address answers a race the same way."""
+    claim = Claim()
+    try:
+        async with db.write() as conn:
+            yield conn, claim
+    except IntegrityError as exc:
+        if not is_unique_violation(exc) or not claim.local_part:
+            raise
+        async with db.read() as conn:
+            proposals = await propose(conn, claim.local_part)
+        raise AddressTaken(full_address(claim.local_part, cfg), proposals) from None
 
 
 def full_address(local_part: str, cfg: Config) -> str:
@@ -119,10 +168,13 @@ async def aliases_by_mailbox(
 ) -> dict[int, tuple[str, ...]]:
     """The old/extra addresses of each mailbox, oldest first, in one query."""
     found: dict[int, list[str]] = {}
-    if mailbox_ids:
+    for start in range(0, len(mailbox_ids), CHUNK):
         rows = await conn.execute(
             select(addresses.c.mailbox_id, addresses.c.local_part)
-            .where(addresses.c.mailbox_id.in_(mailbox_ids), addresses.c.kind == "alias")
+            .where(
+                addresses.c.mailbox_id.in_(mailbox_ids[start : start + CHUNK]),
+                addresses.c.kind == "alias",
+            )
             .order_by(addresses.c.id)
         )
         for box, local in rows:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import Config
@@ -20,7 +19,7 @@ from govmail.core.vietnamese import fold, normalize_name
 from govmail.directory import addresses as names
 from govmail.directory.model import Agency
 from govmail.store import audit
-from govmail.store.database import Database, is_unique_violation
+from govmail.store.database import Database
 from govmail.store.schema import addresses, agencies, mailboxes, people
 
 MAX_NAME = 300
@@ -56,9 +55,14 @@ def _search_text(name: str, abbr: str, local_part: str) -> str:
     return fold(f"{name} {abbr} {local_part}")
 
 
-async def _numbered_proposals(conn: AsyncConnection, dom: int, local: str) -> list[str]:
-    taken = await names.taken_local_parts(conn, dom)
-    return [f"{local}{n}" for n in range(2, 100) if f"{local}{n}" not in taken][:5]
+def _numbered(cfg: Config) -> names.Proposer:
+    """Free numbered variants of an agency address (agencies have no name-based forms)."""
+
+    async def propose(conn: AsyncConnection, local: str) -> list[str]:
+        taken = await names.taken_local_parts(conn, await names.domain_id(conn, cfg))
+        return [f"{local}{n}" for n in range(2, 100) if f"{local}{n}" not in taken][:5]
+
+    return propose
 
 
 async def find_agency_id(conn: AsyncConnection, cfg: Config, ref: str) -> int:
@@ -141,78 +145,106 @@ async def add_agency(
     address is ``<abbr>_<parent address>`` unless ``address`` says otherwise.
     Raises AddressTaken (with free proposals) if the address is in use.
     """
+    async with names.claiming(db, cfg, _numbered(cfg)) as (conn, claim):
+        return await create_agency(
+            conn,
+            db,
+            cfg,
+            name=name,
+            abbr=abbr,
+            parent=parent,
+            external=external,
+            address=address,
+            actor=actor,
+            claim=claim,
+        )
+
+
+async def create_agency(
+    conn: AsyncConnection,
+    db: Database,
+    cfg: Config,
+    *,
+    name: str,
+    abbr: str | None,
+    parent: str | None,
+    external: bool,
+    address: str | None,
+    actor: str,
+    claim: names.Claim | None = None,
+) -> Agency:
+    """add_agency inside the caller's transaction (the demo province uses one for all)."""
     name = _clean_name(name)
     abbr = validate_local_part(abbr, frozenset()) if abbr else propose_agency_abbreviation(name)
-    local = ""
-    try:
-        async with db.write() as conn:
-            dom = await names.domain_id(conn, cfg)
-            parent_id = None
-            parent_local = None
-            if parent:
-                parent_id = await find_agency_id(conn, cfg, parent)
-                parent_row = await load_agencies(conn, cfg, agencies.c.id == parent_id)
-                if parent_row[0].status != "active":
-                    raise Conflict(
-                        f"Cơ quan cấp trên {parent_row[0].address} đã giải thể.",
-                        f"Parent agency {parent_row[0].address} is dissolved.",
-                    )
-                parent_local = parent_row[0].address.split("@")[0]
-            local = validate_local_part(
-                address.split("@")[0] if address else agency_local_part(abbr, parent_local),
-                cfg.reserved_local_parts,
-            )
-            if await names.is_taken(conn, dom, local):
-                raise AddressTaken(
-                    names.full_address(local, cfg), await _numbered_proposals(conn, dom, local)
-                )
-            stamp = audit.now()
-            agency_id = await conn.scalar(
-                insert(agencies)
-                .values(
-                    name=name,
-                    abbr=abbr,
-                    parent_id=parent_id,
-                    external=external,
-                    status="active",
-                    search_text=_search_text(name, abbr, local),
-                    created_at=stamp,
-                )
-                .returning(agencies.c.id)
-            )
-            mailbox_id = await conn.scalar(
-                insert(mailboxes)
-                .values(
-                    kind="agency",
-                    agency_id=agency_id,
-                    status="active",
-                    quota_bytes=cfg.agency_quota_bytes,
-                    must_change_password=True,
-                    created_at=stamp,
-                )
-                .returning(mailboxes.c.id)
-            )
-            await names.claim(conn, dom, local, mailbox_id, "primary")
-            await audit.record(
-                conn,
-                actor,
-                "agency.add",
-                names.full_address(local, cfg),
+    dom = await names.domain_id(conn, cfg)
+    parent_id = None
+    parent_local = None
+    if parent:
+        parent_id = await find_agency_id(conn, cfg, parent)
+        parent_local = (await lock_active_agency(conn, cfg, parent_id)).address.split("@")[0]
+    local = (
+        names.requested_local_part(address, cfg)
+        if address
+        else validate_local_part(agency_local_part(abbr, parent_local), cfg.reserved_local_parts)
+    )
+    if claim is not None:
+        claim.local_part = local
+    if await names.is_taken(conn, dom, local):
+        raise AddressTaken(names.full_address(local, cfg), await _numbered(cfg)(conn, local))
+    stamp = audit.now()
+    agency_id = (
+        await conn.execute(
+            insert(agencies)
+            .values(
                 name=name,
                 abbr=abbr,
-                parent=parent_local,
+                parent_id=parent_id,
                 external=external,
+                status="active",
+                search_text=_search_text(name, abbr, local),
+                created_at=stamp,
             )
-            return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
-    except IntegrityError as exc:
-        if not is_unique_violation(exc):
-            raise
-        # Someone else took the address between our check and our insert.
-        async with db.read() as conn:
-            dom = await names.domain_id(conn, cfg)
-            raise AddressTaken(
-                names.full_address(local, cfg), await _numbered_proposals(conn, dom, local)
-            ) from None
+            .returning(agencies.c.id)
+        )
+    ).scalar_one()
+    mailbox_id = (
+        await conn.execute(
+            insert(mailboxes)
+            .values(
+                kind="agency",
+                agency_id=agency_id,
+                status="active",
+                quota_bytes=cfg.agency_quota_bytes,
+                must_change_password=True,
+                created_at=stamp,
+            )
+            .returning(mailboxes.c.id)
+        )
+    ).scalar_one()
+    await names.claim(conn, dom, local, mailbox_id, "primary")
+    await audit.record(
+        conn,
+        actor,
+        "agency.add",
+        names.full_address(local, cfg),
+        name=name,
+        abbr=abbr,
+        parent=parent_local,
+        external=external,
+    )
+    return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+
+
+async def lock_active_agency(conn: AsyncConnection, cfg: Config, agency_id: int) -> Agency:
+    """Lock the agency's row until the transaction ends and require it to be active, so
+    nobody joins an agency that a concurrent transaction is dissolving."""
+    await conn.execute(select(agencies.c.id).where(agencies.c.id == agency_id).with_for_update())
+    agency = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+    if agency.status != "active":
+        raise Conflict(
+            f"Cơ quan {agency.address} đã giải thể.", f"Agency {agency.address} is dissolved."
+        )
+    return agency
 
 
 async def list_agencies(
@@ -231,7 +263,7 @@ async def list_agencies(
 
     def walk(parent: str | None, depth: int) -> None:
         for child in sorted(by_parent.get(parent, []), key=lambda a: fold(a.name)):
-            ordered.append(Agency(**{**child.as_dict(), "depth": depth}))
+            ordered.append(replace(child, depth=depth))
             walk(child.address, depth + 1)
 
     walk(None, 0)
@@ -261,41 +293,48 @@ async def rename_agency(
     address: str | None = None,
     actor: str = "cli",
 ) -> Agency:
-    """Rename an agency (R8). A new address follows the new name; the old one stays an alias.
+    """Rename an agency (R8); a changed address keeps the old one as an alias.
 
-    The address is recomputed from the new abbreviation (proposed from the new name
-    unless given) and the current parent; if it comes out unchanged, only the name changes.
+    The abbreviation follows the new name only if the old one was the name's own
+    proposal (Sở Thông tin và Truyền thông ``stttt`` → Sở Khoa học và Công nghệ
+    ``skhcn``); an abbreviation the centre chose (``ttr``) stays unless ``abbr`` or
+    ``address`` is given, and correcting a typo in the name never moves the address.
     """
     name = _clean_name(name)
-    abbr = validate_local_part(abbr, frozenset()) if abbr else propose_agency_abbreviation(name)
-    async with db.write() as conn:
+    async with names.claiming(db, cfg, _numbered(cfg)) as (conn, claim):
         dom = await names.domain_id(conn, cfg)
         agency_id = await find_agency_id(conn, cfg, ref)
-        current = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
-        if current.status != "active":
-            raise Conflict(
-                f"Cơ quan {current.address} đã giải thể, không đổi tên được.",
-                f"Agency {current.address} is dissolved and cannot be renamed.",
-            )
+        current = await lock_active_agency(conn, cfg, agency_id)
+        if abbr:
+            abbr = validate_local_part(abbr, frozenset())
+        elif current.abbr == propose_agency_abbreviation(current.name):
+            abbr = propose_agency_abbreviation(name)
+        else:
+            abbr = current.abbr
         parent_local = current.parent_address.split("@")[0] if current.parent_address else None
         old_local = current.address.split("@")[0]
-        local = validate_local_part(
-            address.split("@")[0] if address else agency_local_part(abbr, parent_local),
-            cfg.reserved_local_parts,
-        )
-        mailbox_id: int = (
-            await conn.execute(
-                select(mailboxes.c.id).where(
-                    mailboxes.c.agency_id == agency_id, mailboxes.c.kind == "agency"
-                )
+        if address:
+            local = names.requested_local_part(address, cfg)
+        elif abbr == current.abbr:
+            local = old_local
+        else:
+            local = validate_local_part(
+                agency_local_part(abbr, parent_local), cfg.reserved_local_parts
             )
-        ).scalar_one()
+        claim.local_part = local
         if local != old_local:
             own = {a.split("@")[0] for a in current.aliases}
             if local not in own and await names.is_taken(conn, dom, local):
                 raise AddressTaken(
-                    names.full_address(local, cfg), await _numbered_proposals(conn, dom, local)
+                    names.full_address(local, cfg), await _numbered(cfg)(conn, local)
                 )
+            mailbox_id: int = (
+                await conn.execute(
+                    select(mailboxes.c.id).where(
+                        mailboxes.c.agency_id == agency_id, mailboxes.c.kind == "agency"
+                    )
+                )
+            ).scalar_one()
             await names.change_primary(conn, dom, mailbox_id, local)
         await conn.execute(
             update(agencies)
@@ -319,16 +358,23 @@ async def move_agency(
 ) -> Agency:
     """Put an agency under another parent (or at the top); its address does not change."""
     async with db.write() as conn:
+        # One tree change at a time: two crossing moves (a under b, b under a) could
+        # each pass the cycle check below and together make a cycle.
+        await db.serialize(conn, "govmail.agency-tree")
         agency_id = await find_agency_id(conn, cfg, ref)
+        await lock_active_agency(conn, cfg, agency_id)
         parent_id = await find_agency_id(conn, cfg, parent) if parent else None
+        if parent_id is not None:
+            await lock_active_agency(conn, cfg, parent_id)
         # Walk up from the new parent: reaching the agency itself would make a cycle.
-        cursor = parent_id
-        while cursor is not None:
+        cursor, seen = parent_id, set()
+        while cursor is not None and cursor not in seen:
             if cursor == agency_id:
                 raise Conflict(
                     "Không thể chuyển một cơ quan vào chính nó hoặc cơ quan cấp dưới của nó.",
                     "An agency cannot be moved under itself or one of its sub-agencies.",
                 )
+            seen.add(cursor)
             cursor = await conn.scalar(select(agencies.c.parent_id).where(agencies.c.id == cursor))
         await conn.execute(
             update(agencies).where(agencies.c.id == agency_id).values(parent_id=parent_id)
@@ -342,16 +388,13 @@ async def dissolve_agency(db: Database, cfg: Config, ref: str, *, actor: str = "
     """Dissolve an agency (R9): its mailbox is disabled, its address stays reserved.
 
     Refused while it still has active people or active sub-agencies: they must be moved
-    or removed first, so nobody is left in a dissolved agency.
+    or removed first, so nobody is left in a dissolved agency. The agency's row is
+    locked first, and adding a person or sub-agency locks it too, so neither can slip
+    in between the count and the dissolution.
     """
     async with db.write() as conn:
         agency_id = await find_agency_id(conn, cfg, ref)
-        current = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
-        if current.status == "dissolved":
-            raise Conflict(
-                f"Cơ quan {current.address} đã giải thể trước đó.",
-                f"Agency {current.address} is already dissolved.",
-            )
+        current = await lock_active_agency(conn, cfg, agency_id)
         staff = await conn.scalar(
             select(func.count())
             .select_from(people)

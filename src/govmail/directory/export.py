@@ -52,11 +52,27 @@ _XLSX_KIND_LABELS = {AGENCY: "Cơ quan", PERSONAL: "Cá nhân"}
 _VCARD_LINE_OCTETS = 75  # RFC 6350 §3.2, excluding the CRLF
 
 
+# CSV formula injection (CWE-1236): Excel and LibreOffice run a cell that starts with
+# = + - or @ as a formula (=HYPERLINK(…) can leak data or lure a click, =cmd|… once ran
+# programs), and a leading tab or CR can hide such a start. Directory values come from
+# agencies' files and users, so write_csv prefixes such a value with an apostrophe, which
+# the spreadsheet shows as text. (write_xlsx marks cells as text instead.)
+_CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def write_csv(entries: Iterable[DirectoryEntry], out: TextIO) -> None:
-    """Write a header row and one row per entry; ``out`` must be opened with newline=""."""
+    """Write a header row and one row per entry; ``out`` must be opened with newline="".
+
+    A value starting with = + - @, a tab or a CR is written with a leading apostrophe, so
+    that spreadsheet programs show it as text instead of running it as a formula.
+    """
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
-    writer.writerows(_values(entry) for entry in entries)
+    writer.writerows([_csv_text(value) for value in _values(entry)] for entry in entries)
+
+
+def _csv_text(value: str) -> str:
+    return "'" + value if value.startswith(_CSV_FORMULA_STARTS) else value
 
 
 def write_xlsx(entries: Iterable[DirectoryEntry], out: BinaryIO) -> None:

@@ -7,28 +7,27 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import Config
-from govmail.core.errors import GovmailError, InvalidInput
+from govmail.core.errors import Conflict, GovmailError, InvalidInput
 from govmail.core.naming import (
-    personal_local_part,
     propose_personal_addresses,
-    validate_local_part,
 )
-from govmail.core.vietnamese import split_name
 from govmail.directory import addresses as names
-from govmail.directory.model import ImportSummary
+from govmail.directory.model import Agency, ImportSummary
 from govmail.directory.people import (
-    active_agency_id,
+    active_agency,
     agency_suffixes,
     clean_field,
-    joined_name,
+    clean_full_name,
     person_search_text,
+    regulation_local_part,
 )
 from govmail.directory.spreadsheet import RowProblem, StaffRow, read_staff_list
 from govmail.store import audit
-from govmail.store.database import Database
+from govmail.store.database import Database, is_unique_violation
 from govmail.store.schema import addresses, mailboxes, people
 
 
@@ -53,20 +52,31 @@ async def import_officials(
     ``progress`` is called with the number of rows handled since its last call.
     """
     rows: list[StaffRow | RowProblem] = list(read_staff_list(path))
-    async with db.write() as conn:
-        agency_id = await active_agency_id(conn, cfg, agency)
-        summary = await import_rows(conn, cfg, agency_id, rows, strict=strict, progress=progress)
-        await audit.record(
-            conn,
-            actor,
-            "import.officials",
-            summary.agency,
-            file=path.name,
-            created=[r["address"] for r in summary.created],
-            auto_addressed=len(summary.auto_addressed),
-            already_present=len(summary.already_present),
-            skipped=len(summary.skipped),
-        )
+    try:
+        async with db.write() as conn:
+            owner = await active_agency(conn, cfg, agency)
+            summary = await import_rows(conn, cfg, owner, rows, strict=strict, progress=progress)
+            await audit.record(
+                conn,
+                actor,
+                "import.officials",
+                summary.agency,
+                file=path.name,
+                created=[r["address"] for r in summary.created],
+                auto_addressed=len(summary.auto_addressed),
+                already_present=len(summary.already_present),
+                skipped=len(summary.skipped),
+            )
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        # Another writer took one of the chosen addresses meanwhile; nothing was written.
+        raise Conflict(
+            "Một địa chỉ vừa được cấp bởi thao tác khác trong lúc nhập; không có gì được ghi."
+            " Hãy chạy lại lệnh nhập.",
+            "An address was taken by another operation during the import; nothing was"
+            " written. Run the import again.",
+        ) from None
     if len(summary.created) >= 1000:
         await db.refresh_statistics()
     return summary
@@ -75,7 +85,7 @@ async def import_officials(
 async def import_rows(
     conn: AsyncConnection,
     cfg: Config,
-    agency_id: int,
+    agency: Agency,
     rows: Iterable[StaffRow | RowProblem],
     *,
     strict: bool = False,
@@ -88,8 +98,8 @@ async def import_rows(
     at once; without it mailboxes have none until the centre issues one.
     """
     summary = ImportSummary()
-    suffixes = await agency_suffixes(conn, cfg, agency_id)
-    summary.agency = names.full_address(suffixes[-1], cfg)
+    suffixes = agency_suffixes(agency)
+    summary.agency = agency.address
     stamp = audit.now()
     dom = await names.domain_id(conn, cfg)
     taken = await names.taken_local_parts(conn, dom)
@@ -97,7 +107,7 @@ async def import_rows(
         tuple(r)
         for r in await conn.execute(
             select(people.c.full_name, people.c.position, people.c.department).where(
-                people.c.agency_id == agency_id, people.c.status == "active"
+                people.c.agency_id == agency.id, people.c.status == "active"
             )
         )
     )
@@ -111,8 +121,7 @@ async def import_rows(
             summary.skipped.append(_skip(row.row_number, row.reason_vi, row.reason_en))
             continue
         try:
-            parts = split_name(row.name)
-            full_name = joined_name(parts)
+            parts, full_name = clean_full_name(row.name)
             position = clean_field(row.position, "Chức vụ", "Position")
             department = clean_field(row.department, "Bộ phận công tác", "Department")
             key = (full_name, position, department)
@@ -138,7 +147,7 @@ async def import_rows(
                 "surname": parts.surname,
                 "middle_name": parts.middle,
                 "given_name": parts.given,
-                "agency_id": agency_id,
+                "agency_id": agency.id,
                 "position": position,
                 "department": department,
                 "status": "active",
@@ -165,14 +174,14 @@ def _choose_address(
 ) -> tuple[str, bool]:
     """(local part, whether it was chosen automatically instead of the regulation's form)."""
     if row.address:
-        local = validate_local_part(row.address.split("@")[0], cfg.reserved_local_parts)
+        local = names.requested_local_part(row.address, cfg)
         if local in taken:
             raise InvalidInput(
                 f"Địa chỉ {names.full_address(local, cfg)} đã được sử dụng.",
                 f"Address {names.full_address(local, cfg)} is already taken.",
             )
         return local, False
-    local = validate_local_part(personal_local_part(full_name), cfg.reserved_local_parts)
+    local = regulation_local_part(full_name)
     if local not in taken:
         return local, False
     if strict:

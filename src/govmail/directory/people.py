@@ -6,28 +6,26 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from govmail.config import MB, Config
+from govmail.config import Config
 from govmail.core.errors import AddressTaken, Conflict, InvalidInput, NotFound
 from govmail.core.naming import (
     personal_local_part,
     propose_personal_addresses,
     validate_local_part,
 )
-from govmail.core.vietnamese import NameParts, fold, split_name
+from govmail.core.vietnamese import NameParts, fold, normalize_name, split_name
 from govmail.directory import addresses as names
-from govmail.directory.agencies import find_agency_id
-from govmail.directory.model import CreatedPerson, Person
+from govmail.directory.agencies import find_agency_id, load_agencies, lock_active_agency
+from govmail.directory.model import Agency, CreatedPerson, Person
 from govmail.directory.passwords import generate_initial_password, hash_password
 from govmail.store import audit
-from govmail.store.database import Database, is_unique_violation
+from govmail.store.database import Database
 from govmail.store.schema import addresses, agencies, mailboxes, people
 
-MAX_FIELD = 200
-# R17: at least 500 MB per agency mailbox and 100 MB per personal mailbox.
-MIN_QUOTA_MB = {"agency": 500, "personal": 100}
+MAX_FIELD = 200  # full name, position, department (the columns' sizes)
+MAX_PART = 100  # surname, middle name
 
 
 def person_search_text(full_name: str, local_part: str, position: str, department: str) -> str:
@@ -40,7 +38,9 @@ def joined_name(parts: NameParts) -> str:
 
 
 def clean_field(value: str | None, label_vi: str, label_en: str) -> str:
-    cleaned = " ".join((value or "").split())
+    """A position or department as stored: NFC, single spaces, bounded (the same text
+    typed at the CLI and read from a spreadsheet must compare equal on re-import)."""
+    cleaned = normalize_name(value or "")
     if len(cleaned) > MAX_FIELD:
         raise InvalidInput(
             f"{label_vi} dài quá {MAX_FIELD} ký tự.",
@@ -49,45 +49,54 @@ def clean_field(value: str | None, label_vi: str, label_en: str) -> str:
     return cleaned
 
 
-async def agency_suffixes(conn: AsyncConnection, cfg: Config, agency_id: int) -> list[str]:
+def clean_full_name(name: str) -> tuple[NameParts, str]:
+    """The name's parts and the stored full name; refuses names the columns cannot hold."""
+    parts = split_name(name)
+    full_name = joined_name(parts)
+    if len(full_name) > MAX_FIELD or max(len(p) for p in (parts.surname, parts.middle)) > MAX_PART:
+        raise InvalidInput(
+            f"Họ và tên dài quá {MAX_FIELD} ký tự: '{full_name[:60]}…'",
+            f"The full name is longer than {MAX_FIELD} characters: '{full_name[:60]}…'",
+        )
+    return parts, full_name
+
+
+def agency_suffixes(agency: Agency) -> list[str]:
     """The agency's abbreviation, then its address if different.
 
     ``["ttr"]`` for Thanh tra; ``["pvhtt", "pvhtt_cl"]`` for a commune's sub-unit.
     """
-    row = (
-        await conn.execute(
-            select(agencies.c.abbr, addresses.c.local_part)
-            .join(
-                mailboxes,
-                and_(mailboxes.c.agency_id == agencies.c.id, mailboxes.c.kind == "agency"),
-            )
-            .join(
-                addresses,
-                and_(addresses.c.mailbox_id == mailboxes.c.id, addresses.c.kind == "primary"),
-            )
-            .where(agencies.c.id == agency_id)
+    local = agency.address.split("@")[0]
+    return [agency.abbr] if agency.abbr == local else [agency.abbr, local]
+
+
+async def _agency(conn: AsyncConnection, cfg: Config, ref: str) -> Agency:
+    found = await load_agencies(conn, cfg, agencies.c.id == await find_agency_id(conn, cfg, ref))
+    return found[0]
+
+
+async def active_agency(conn: AsyncConnection, cfg: Config, ref: str) -> Agency:
+    """The agency ``ref`` names, locked against a concurrent dissolution; must be active."""
+    return await lock_active_agency(conn, cfg, await find_agency_id(conn, cfg, ref))
+
+
+def regulation_local_part(full_name: str) -> str:
+    """R5's form, checked for shape only: a reserved form counts as taken (the reserved
+    names are rows of the address table), so it gets proposals like any taken one."""
+    return validate_local_part(personal_local_part(full_name), frozenset())
+
+
+def proposer(cfg: Config, full_name: str, agency: Agency | None) -> names.Proposer:
+    """Free addresses for ``full_name``, best first, as AddressTaken carries them."""
+
+    async def propose(conn: AsyncConnection, _local: str) -> list[str]:
+        taken = await names.taken_local_parts(conn, await names.domain_id(conn, cfg))
+        suffixes = agency_suffixes(agency) if agency else []
+        return propose_personal_addresses(
+            full_name, suffixes, taken.__contains__, reserved=cfg.reserved_local_parts
         )
-    ).one()
-    return [row[0]] if row[0] == row[1] else [row[0], row[1]]
 
-
-async def active_agency_id(conn: AsyncConnection, cfg: Config, ref: str) -> int:
-    agency_id = await find_agency_id(conn, cfg, ref)
-    status = await conn.scalar(select(agencies.c.status).where(agencies.c.id == agency_id))
-    if status != "active":
-        raise Conflict(f"Cơ quan {ref} đã giải thể.", f"Agency {ref} is dissolved.")
-    return agency_id
-
-
-async def _proposals(
-    conn: AsyncConnection, cfg: Config, full_name: str, agency_id: int | None
-) -> list[str]:
-    dom = await names.domain_id(conn, cfg)
-    taken = await names.taken_local_parts(conn, dom)
-    suffixes = await agency_suffixes(conn, cfg, agency_id) if agency_id else []
-    return propose_personal_addresses(
-        full_name, suffixes, taken.__contains__, reserved=cfg.reserved_local_parts
-    )
+    return propose
 
 
 async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Person]:
@@ -169,30 +178,27 @@ async def add_person(
     AddressTaken carries free proposals and nothing is written. Without ``password``
     a random one is generated, returned once, and must be changed at first login (R7).
     """
-    parts = split_name(name)
-    full_name = joined_name(parts)
+    parts, full_name = clean_full_name(name)
     position = clean_field(position, "Chức vụ", "Position")
     department = clean_field(department, "Bộ phận công tác", "Department")
-    initial = None if password else generate_initial_password()
-    password_hash = await asyncio.to_thread(hash_password, password or str(initial))
-    local = validate_local_part(
-        address.split("@")[0] if address else personal_local_part(full_name),
-        cfg.reserved_local_parts,
+    local = (
+        names.requested_local_part(address, cfg) if address else regulation_local_part(full_name)
     )
-    agency_id: int | None = None
-    try:
-        async with db.write() as conn:
-            agency_id = await active_agency_id(conn, cfg, agency)
-            dom = await names.domain_id(conn, cfg)
-            if await names.is_taken(conn, dom, local):
-                raise AddressTaken(
-                    names.full_address(local, cfg),
-                    await _proposals(conn, cfg, full_name, agency_id),
-                )
-            person_id = await insert_person(
-                conn, parts, full_name, agency_id, position, department, local
-            )
-            mailbox_id = await conn.scalar(
+    initial = None if password is not None else generate_initial_password()
+    password_hash = await asyncio.to_thread(hash_password, initial or str(password))
+    async with db.read() as conn:  # for proposals if the write loses a race
+        propose = proposer(cfg, full_name, await _agency(conn, cfg, agency))
+    async with names.claiming(db, cfg, propose) as (conn, claim):
+        claim.local_part = local
+        owner = await active_agency(conn, cfg, agency)
+        dom = await names.domain_id(conn, cfg)
+        if await names.is_taken(conn, dom, local):
+            raise AddressTaken(names.full_address(local, cfg), await propose(conn, local))
+        person_id = await insert_person(
+            conn, parts, full_name, owner.id, position, department, local
+        )
+        mailbox_id = (
+            await conn.execute(
                 insert(mailboxes)
                 .values(
                     kind="personal",
@@ -205,26 +211,19 @@ async def add_person(
                 )
                 .returning(mailboxes.c.id)
             )
-            await names.claim(conn, dom, local, mailbox_id, "primary")
-            await audit.record(
-                conn,
-                actor,
-                "person.add",
-                names.full_address(local, cfg),
-                name=full_name,
-                agency=agency,
-                position=position,
-                department=department,
-            )
-            person = (await load_people(conn, cfg, people.c.id == person_id))[0]
-    except IntegrityError as exc:
-        if not is_unique_violation(exc):
-            raise
-        async with db.read() as conn:
-            raise AddressTaken(
-                names.full_address(local, cfg),
-                await _proposals(conn, cfg, full_name, agency_id),
-            ) from None
+        ).scalar_one()
+        await names.claim(conn, dom, local, mailbox_id, "primary")
+        await audit.record(
+            conn,
+            actor,
+            "person.add",
+            names.full_address(local, cfg),
+            name=full_name,
+            agency=owner.address,
+            position=position,
+            department=department,
+        )
+        person = (await load_people(conn, cfg, people.c.id == person_id))[0]
     return CreatedPerson(person, initial)
 
 
@@ -268,10 +267,10 @@ async def suggest_addresses(
     db: Database, cfg: Config, *, name: str, agency: str | None = None
 ) -> list[str]:
     """Free addresses for ``name``, best first: the regulation's form when it is free."""
-    full_name = joined_name(split_name(name))
+    _, full_name = clean_full_name(name)
     async with db.read() as conn:
-        agency_id = await find_agency_id(conn, cfg, agency) if agency else None
-        return await _proposals(conn, cfg, full_name, agency_id)
+        owner = await _agency(conn, cfg, agency) if agency else None
+        return await proposer(cfg, full_name, owner)(conn, "")
 
 
 async def move_person(
@@ -280,10 +279,10 @@ async def move_person(
     """Move an official to another agency; the address never changes (R2)."""
     async with db.write() as conn:
         person_id, _, local = await _find_person(conn, cfg, ref)
-        agency_id = await active_agency_id(conn, cfg, to)
+        target = await active_agency(conn, cfg, to)
         await _require_active(conn, cfg, person_id, local)
         await conn.execute(
-            update(people).where(people.c.id == person_id).values(agency_id=agency_id)
+            update(people).where(people.c.id == person_id).values(agency_id=target.id)
         )
         moved = (await load_people(conn, cfg, people.c.id == person_id))[0]
         await audit.record(conn, actor, "person.move", moved.address, to=moved.agency_address)
@@ -315,7 +314,12 @@ async def update_person(
             "Không có gì để thay đổi: hãy cho --position, --department hoặc --address.",
             "Nothing to change: give --position, --department or --address.",
         )
-    async with db.write() as conn:
+    new_local = names.requested_local_part(address, cfg) if address is not None else None
+    async with db.read() as conn:  # for proposals if the write loses a race
+        person_id, _, _ = await _find_person(conn, cfg, ref)
+        before = (await load_people(conn, cfg, people.c.id == person_id))[0]
+        propose = proposer(cfg, before.full_name, await _agency(conn, cfg, before.agency_address))
+    async with names.claiming(db, cfg, propose) as (conn, claim):
         person_id, mailbox_id, local = await _find_person(conn, cfg, ref)
         await _require_active(conn, cfg, person_id, local)
         dom = await names.domain_id(conn, cfg)
@@ -325,14 +329,13 @@ async def update_person(
             changes["position"] = clean_field(position, "Chức vụ", "Position")
         if department is not None:
             changes["department"] = clean_field(department, "Bộ phận công tác", "Department")
-        if address is not None:
-            new_local = validate_local_part(address.split("@")[0], cfg.reserved_local_parts)
+        if new_local is not None:
+            claim.local_part = new_local
             own = {a.split("@")[0] for a in current.aliases}
             if new_local != local:
                 if new_local not in own and await names.is_taken(conn, dom, new_local):
                     raise AddressTaken(
-                        names.full_address(new_local, cfg),
-                        await _proposals(conn, cfg, current.full_name, None),
+                        names.full_address(new_local, cfg), await propose(conn, new_local)
                     )
                 await names.change_primary(conn, dom, mailbox_id, new_local)
                 local = new_local
@@ -375,54 +378,3 @@ async def remove_person(db: Database, cfg: Config, ref: str, *, actor: str = "cl
         )
         await audit.record(conn, actor, "person.remove", names.full_address(local, cfg))
         return (await load_people(conn, cfg, people.c.id == person_id))[0]
-
-
-async def reset_password(
-    db: Database, cfg: Config, ref: str, *, password: str | None = None, actor: str = "cli"
-) -> str | None:
-    """Issue a new password (R7). Without ``password`` a random one is generated,
-    returned once, and must be changed at the first login with it."""
-    initial = None if password else generate_initial_password()
-    password_hash = await asyncio.to_thread(hash_password, password or str(initial))
-    async with db.write() as conn:
-        box = await names.find_mailbox(conn, cfg, ref)
-        if box.status != "active":
-            raise Conflict(
-                f"Hộp thư {names.full_address(box.local_part, cfg)} không hoạt động.",
-                f"Mailbox {names.full_address(box.local_part, cfg)} is not active.",
-            )
-        await conn.execute(
-            update(mailboxes)
-            .where(mailboxes.c.id == box.mailbox_id)
-            .values(password_hash=password_hash, must_change_password=initial is not None)
-        )
-        await audit.record(
-            conn, actor, "mailbox.reset_password", names.full_address(box.local_part, cfg)
-        )
-    return initial
-
-
-async def set_quota(
-    db: Database, cfg: Config, ref: str, *, megabytes: int, actor: str = "cli"
-) -> dict[str, Any]:
-    """Set one mailbox's quota (R17). Never below the regulation's minimum for its kind."""
-    async with db.write() as conn:
-        box = await names.find_mailbox(conn, cfg, ref)
-        minimum = MIN_QUOTA_MB[box.kind]
-        if megabytes < minimum:
-            raise InvalidInput(
-                f"Hạn mức hộp thư {'cơ quan' if box.kind == 'agency' else 'cá nhân'} tối thiểu"
-                f" là {minimum} MB (Điều 9).",
-                f"The minimum quota of an {box.kind} mailbox is {minimum} MB (R17).",
-            )
-        await conn.execute(
-            update(mailboxes)
-            .where(mailboxes.c.id == box.mailbox_id)
-            .values(quota_bytes=megabytes * MB)
-        )
-        address = names.full_address(box.local_part, cfg)
-        await audit.record(conn, actor, "mailbox.quota", address, megabytes=megabytes)
-        used = await conn.scalar(
-            select(mailboxes.c.used_bytes).where(mailboxes.c.id == box.mailbox_id)
-        )
-    return {"address": address, "quota_mb": megabytes, "used_bytes": int(used or 0)}

@@ -6,6 +6,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import re
 import unicodedata
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,11 +51,46 @@ _HEADERLESS_ORDER = ("name", "position", "department", "address")
 _HEADER_SEARCH_ROWS = 10
 
 # What Excel stores in a cell whose formula failed; data_only mode returns these strings.
-_FORMULA_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"})
+# The last two are newer Excel's (dynamic arrays, LAMBDA).
+_FORMULA_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#SPILL!", "#CALC!"}
+)
+
+# How each field's column is named in a row problem: (Vietnamese, English).
+_FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "name": ("Họ và tên", "name"),
+    "position": ("Chức vụ", "position"),
+    "department": ("Bộ phận công tác", "department"),
+    "address": ("Địa chỉ hộp thư", "address"),
+}
 
 _CSV_DELIMITERS = (",", ";", "\t")
 _CSV_SNIFF_ROWS = 10
 _CSV_SNIFF_CHARS = 65536
+
+# Legacy Vietnamese encodings (R12, see VIETNAMESE.md). Before Unicode (TCVN 6909:2001)
+# Vietnamese was typed in TCVN3 (ABC, .VnTime fonts) or VNI (VNI-Times fonts). Their bytes
+# decode without error as Windows-1258, into nonsense: TCVN3 "báo cáo kết quả" reads
+# "b¸o c¸o kÕt qu¶", VNI "Quản lý văn bản" reads "Quaûn lyù vaên baûn". The heuristic
+# reads the bytes as Latin-1 (the mojibake a user sees) and counts what genuine
+# Windows-1258 Vietnamese never holds:
+# - the symbols ¡ … ¿ (0xA1-0xBF), where TCVN3 puts ă â ê ô ơ ư đ, à ả ã á ạ, ằ ẳ ẵ ắ;
+#   TCVN3's ư is 0xAD, the soft hyphen, so the check runs on the raw bytes;
+# - Latin-1 letters no Vietnamese word uses (ä å æ ç ë î ï ñ ö ø û ü ÿ, their capitals,
+#   × ÷), with which VNI spells tones, ư and đ (ï dot below, ø grave, û hook, ö ư, ñ đ);
+# - VNI's vowel + mark pairs that are no Vietnamese letter pair: a or e + à á â ã ê õ,
+#   o + â õ, a, e, o, u or y + ù ú ("aâ" â, "eâ" ê, "aê" ă, "eã" ễ, "oõ" õ, "yù" ý).
+#   Windows-1258 text has "uâ", "iê", "oă", "uơ" (read as "oã", "uõ") and "giúp",
+#   never these.
+# A file is taken for legacy when it has at least _LEGACY_MIN_MARKERS markers and they
+# make up at least 1/_LEGACY_SHARE of its non-ASCII characters: TCVN3 and VNI text scores
+# about a half or more, a genuine file's stray « » ° § far less. It is refused, not
+# converted: Python has no TCVN3 or VNI codec, and the user can convert it (Unikey).
+_LEGACY_TCVN3_MARKERS = frozenset(bytes(range(0xA1, 0xC0)).decode("latin-1"))
+_LEGACY_VNI_MARKERS = frozenset("ÄÅÆÇËÎÏÑÖ×ØÛÜßäåæçëîïñö÷øûüÿ")
+_LEGACY_VNI_PAIRS = re.compile("[ae][àáâãêõ]|o[âõ]|[aeouy][ùú]", re.IGNORECASE)
+_LEGACY_MIN_MARKERS = 2
+_LEGACY_SHARE = 3
 
 _RawRow = tuple[int, Sequence[Any]]
 
@@ -65,9 +101,11 @@ def read_staff_list(path: Path) -> Iterator[StaffRow | RowProblem]:
     The file is .xlsx (first worksheet) or .csv (UTF-8, with or without BOM, or
     Windows-1258; delimiter , ; or tab). Columns are found by their header, in Vietnamese
     or English and in any order (a title block above the header is skipped); without a
-    header they are name, position, department and an optional address. Raises
-    InvalidInput at once, before any row is yielded, when the file has another extension,
-    cannot be read, holds no data or has a header without a name column.
+    header they are name, position, department and an optional address. A row with an
+    Excel formula error (#REF!, #N/A, …) or an unevaluated formula ("=…") in any of these
+    columns is a RowProblem. Raises InvalidInput at once, before any row is yielded, when
+    the file has another extension, cannot be read, is a CSV in a legacy Vietnamese
+    encoding (TCVN3, VNI), holds no data or has a header without a name column.
     """
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
@@ -190,24 +228,70 @@ def _staff_row(
         index = columns.get(field)
         return cells[index] if index is not None and index < len(cells) else None
 
+    texts = {field: _text(cell(field)) for field in _HEADERLESS_ORDER}
+    for field in _HEADERLESS_ORDER:
+        problem = _formula_problem(row_number, field, columns.get(field), texts[field])
+        if problem is not None:
+            return problem
     raw_name = cell("name")
-    name = _text(raw_name)
+    name = texts["name"]
     if not name:
         return RowProblem(row_number, "Thiếu họ và tên.", "The name is missing.")
-    if not isinstance(raw_name, str) or name in _FORMULA_ERRORS or not _has_letter(name):
+    if not isinstance(raw_name, str) or not _has_letter(name):
         return RowProblem(
             row_number,
             f"Ô họ và tên không chứa họ tên: {name!r}.",
             f"The name cell does not hold a name: {name!r}.",
         )
-    address = _text(cell("address")).lower()
+    address = texts["address"].lower()
     return StaffRow(
         row_number=row_number,
         name=name,
-        position=_text(cell("position")),
-        department=_text(cell("department")),
+        position=texts["position"],
+        department=texts["department"],
         address=address or None,
     )
+
+
+def _formula_problem(
+    row_number: int, field: str, index: int | None, text: str
+) -> RowProblem | None:
+    """A problem when ``text`` is an Excel formula error or a formula nobody evaluated.
+
+    A formula in a CSV (=HYPERLINK("mailto:…")) or a text cell of an .xlsx is never
+    computed here; importing its source as a name, position or address would be wrong.
+    """
+    if index is None:
+        return None
+    label_vi, label_en = _FIELD_LABELS[field]
+    column = _column_letter(index)
+    if text in _FORMULA_ERRORS:
+        return RowProblem(
+            row_number,
+            f"Ô {label_vi} (cột {column}, dòng {row_number}) chứa lỗi công thức Excel"
+            f" {text}: hãy sửa công thức hoặc nhập giá trị.",
+            f"The {label_en} cell (column {column}, row {row_number}) holds the Excel"
+            f" formula error {text}: fix the formula or type the value.",
+        )
+    if text.startswith("="):
+        return RowProblem(
+            row_number,
+            f"Ô {label_vi} (cột {column}, dòng {row_number}) chứa công thức chưa được"
+            f" tính: {text!r}. Hãy thay công thức bằng giá trị.",
+            f"The {label_en} cell (column {column}, row {row_number}) holds a formula"
+            f" that was not evaluated: {text!r}. Replace it with its value.",
+        )
+    return None
+
+
+def _column_letter(index: int) -> str:
+    """Excel's letters for a 0-based column index: 0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    number = index + 1
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
 
 
 def _is_repeated_header(cells: Sequence[Any], columns: dict[str, int]) -> bool:
@@ -313,8 +397,26 @@ def _decode(path: Path, data: bytes) -> str:
         # Excel's "Unicode text" export, renamed to .csv.
         encodings = ("utf-16",)
     else:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+        # Not UTF-8: check for TCVN3/VNI before trying Windows-1258, which would accept
+        # their bytes (and before any clean-up, which could drop TCVN3's ư, a soft hyphen).
+        legacy = _legacy_encoding(data)
+        if legacy is not None:
+            raise InvalidInput(
+                f"Tệp {path.name} có vẻ được gõ bằng bảng mã cũ {legacy}, không phải"
+                " Unicode. Hãy chuyển mã tệp (ví dụ bằng Unikey) và lưu lại dưới dạng"
+                " Unicode UTF-8 theo TCVN 6909:2001, rồi nhập lại.",
+                f"{path.name} seems to be in the legacy Vietnamese encoding {legacy}, not"
+                " Unicode. Convert it (e.g. with Unikey) and save it as Unicode UTF-8"
+                " (TCVN 6909:2001), then import it again.",
+                file=str(path),
+                encoding=legacy,
+            )
         # cp1258 spells tones as combining marks; the caller's NFC composes them.
-        encodings = ("utf-8-sig", "cp1258")
+        encodings = ("cp1258",)
     for encoding in encodings:
         try:
             return data.decode(encoding)
@@ -326,6 +428,24 @@ def _decode(path: Path, data: bytes) -> str:
         f"Cannot read {path.name}: neither UTF-8 nor Windows-1258. Save the CSV as UTF-8.",
         file=str(path),
     )
+
+
+def _legacy_encoding(data: bytes) -> str | None:
+    """The legacy encoding ``data`` looks like ("TCVN3 (ABC)" or "VNI"), else None.
+
+    See the comment on _LEGACY_TCVN3_MARKERS for the heuristic.
+    """
+    text = data.decode("latin-1")
+    non_ascii = sum(1 for char in text if char >= "\x80")
+    symbols = sum(1 for char in text if char in _LEGACY_TCVN3_MARKERS)
+    letters = sum(1 for char in text if char in _LEGACY_VNI_MARKERS)
+    pairs = len(_LEGACY_VNI_PAIRS.findall(text))
+    markers = symbols + letters + pairs
+    if markers < _LEGACY_MIN_MARKERS or markers * _LEGACY_SHARE < non_ascii:
+        return None
+    # Both use the odd letters (TCVN3 has ä ë ø ß for ọ ở ứ ò); only TCVN3 has the
+    # symbols, and only VNI the pairs.
+    return "TCVN3 (ABC)" if symbols > pairs else "VNI"
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
 
-from govmail.config import CONFIG_FILE, Config, load_config, render_config
+from govmail.config import CONFIG_FILE, Config, config_from_text, render_config
 from govmail.core.errors import Conflict, InvalidInput
 from govmail.core.naming import validate_local_part
 from govmail.core.sample import demo_province
 from govmail.directory import addresses as names
-from govmail.directory.agencies import add_agency, find_agency_id
+from govmail.directory.agencies import create_agency
 from govmail.directory.importer import import_rows
 from govmail.directory.passwords import hash_password
 from govmail.directory.spreadsheet import StaffRow
@@ -68,6 +69,8 @@ async def prepare_database(db: Database, cfg: Config) -> None:
     """Migrate, then make sure the domains and reserved names exist (idempotent)."""
     await db.migrate()
     async with db.write() as conn:
+        # Several nodes may start at once on one PostgreSQL database.
+        await db.serialize(conn, "govmail.prepare")
         stamp = audit.now()
         known = {r[0] for r in await conn.execute(select(domains.c.name))}
         if cfg.domain not in known:
@@ -84,72 +87,87 @@ async def prepare_database(db: Database, cfg: Config) -> None:
 
 
 async def init_data_dir(data_dir: Path, *, domain: str, demo: bool) -> InitResult:
-    """Create a new data directory; refuses one that already has a configuration."""
+    """Create a new data directory; refuses one that already has a configuration.
+
+    The configuration is written last, atomically: an init that fails half-way (an
+    unreachable database, say) leaves no govmail.toml behind and can simply be run
+    again. Everything is created readable by the owner only (password hashes, keys).
+    """
     domain = _valid_domain(domain)
     if (data_dir / CONFIG_FILE).exists():
         raise Conflict(
             f"{data_dir} đã được khởi tạo (có {CONFIG_FILE}); không ghi đè.",
             f"{data_dir} is already initialised ({CONFIG_FILE} exists); not overwriting.",
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "blobs").mkdir(exist_ok=True)
-    (data_dir / CONFIG_FILE).write_text(render_config(domain), encoding="utf-8")
-    cfg = load_config(data_dir)
+    text = render_config(domain)
+    cfg = config_from_text(data_dir, text)
     assert cfg.tls_cert is not None and cfg.tls_key is not None  # set by render_config
-    await asyncio.to_thread(
-        write_self_signed, cfg.tls_cert, cfg.tls_key, [cfg.hostname, domain, "localhost"]
-    )
-    db = Database(cfg.effective_database_url)
+    old_umask = os.umask(0o077)
     try:
-        await prepare_database(db, cfg)
-        result = InitResult(
-            data_dir=str(data_dir),
-            domain=domain,
-            database=db.url.render_as_string(hide_password=True),
-            tls_cert=str(cfg.tls_cert),
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "blobs").mkdir(exist_ok=True)
+        await asyncio.to_thread(
+            write_self_signed, cfg.tls_cert, cfg.tls_key, [cfg.hostname, domain, "localhost"]
         )
-        if demo:
-            await load_demo(db, cfg, result)
-            # serve prints these on start, as make run promises.
-            (data_dir / "demo-accounts.json").write_text(
-                json.dumps(result.demo_accounts, ensure_ascii=False, indent=2), encoding="utf-8"
+        db = Database(cfg.effective_database_url)
+        try:
+            await prepare_database(db, cfg)
+            result = InitResult(
+                data_dir=str(data_dir),
+                domain=domain,
+                database=db.url.render_as_string(hide_password=True),
+                tls_cert=str(cfg.tls_cert),
             )
+            if demo:
+                await load_demo(db, cfg, result)
+                # serve prints these on start, as make run promises.
+                (data_dir / "demo-accounts.json").write_text(
+                    json.dumps(result.demo_accounts, ensure_ascii=False, indent=2),
+                    encoding="utf-8",
+                )
+        finally:
+            await db.dispose()
+        partial = data_dir / f".{CONFIG_FILE}.tmp"
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(data_dir / CONFIG_FILE)
     finally:
-        await db.dispose()
+        os.umask(old_umask)
     return result
 
 
 async def load_demo(db: Database, cfg: Config, result: InitResult) -> None:
-    """Load the generated sample province; every demo account has DEMO_PASSWORD."""
+    """Load the generated sample province in one transaction; every demo account has
+    DEMO_PASSWORD (hashed once: the password is public anyway)."""
     password_hash = await asyncio.to_thread(hash_password, DEMO_PASSWORD)
-    province = demo_province()
-    for sample in province:
-        # Top-level agencies' addresses are their abbreviations, so the parent's
-        # abbreviation names it.
-        agency = await add_agency(
-            db, cfg, name=sample.name, abbr=sample.abbr, parent=sample.parent_abbr, actor="demo"
-        )
-        rows = [
-            StaffRow(i + 1, o.full_name, o.position, o.department, None)
-            for i, o in enumerate(sample.officials)
-        ]
-        async with db.write() as conn:
-            summary = await import_rows(
+    async with db.write() as conn:
+        for sample in demo_province():
+            # Top-level agencies' addresses are their abbreviations, so the parent's
+            # abbreviation names it.
+            agency = await create_agency(
                 conn,
+                db,
                 cfg,
-                await find_agency_id(conn, cfg, agency.address),
-                rows,
-                password_hash=password_hash,
+                name=sample.name,
+                abbr=sample.abbr,
+                parent=sample.parent_abbr,
+                external=False,
+                address=None,
+                actor="demo",
             )
-        result.demo_agencies += 1
-        result.demo_people += len(summary.created)
-        if len(result.demo_accounts) < 3 and summary.created:
-            first = summary.created[0]
-            result.demo_accounts.append(
-                {
-                    "address": str(first["address"]),
-                    "name": str(first["name"]),
-                    "agency": agency.name,
-                    "password": DEMO_PASSWORD,
-                }
-            )
+            rows = [
+                StaffRow(i + 1, o.full_name, o.position, o.department, None)
+                for i, o in enumerate(sample.officials)
+            ]
+            summary = await import_rows(conn, cfg, agency, rows, password_hash=password_hash)
+            result.demo_agencies += 1
+            result.demo_people += len(summary.created)
+            if len(result.demo_accounts) < 3 and summary.created:
+                first = summary.created[0]
+                result.demo_accounts.append(
+                    {
+                        "address": str(first["address"]),
+                        "name": str(first["name"]),
+                        "agency": agency.name,
+                        "password": DEMO_PASSWORD,
+                    }
+                )

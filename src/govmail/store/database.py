@@ -9,10 +9,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from govmail.core.errors import GovmailError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "govmail_write"
@@ -50,10 +54,36 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def serialize(self, conn: AsyncConnection, what: str) -> None:
+        """Hold a lock named ``what`` until ``conn``'s transaction ends.
+
+        SQLite's write transactions are serial already (BEGIN IMMEDIATE); on PostgreSQL
+        this is a transaction-level advisory lock, for checks that span several rows
+        (no cycle in the agency tree, one migration when several nodes start at once).
+        """
+        if not self.is_sqlite:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:what))"), {"what": what}
+            )
+
     async def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent, safe to run concurrently)."""
         async with self.write() as conn:
+            await self.serialize(conn, "govmail.migrate")
             await conn.run_sync(_upgrade)
+
+    async def require_current_schema(self) -> None:
+        """Raise SchemaNotReady unless the database exists at the newest migration.
+
+        Commands other than init/serve never create or migrate a database by accident.
+        """
+        database = self.url.database or ""
+        if self.is_sqlite and database and not Path(database).exists():
+            raise SchemaNotReady("missing")
+        async with self.read() as conn:
+            current = await conn.run_sync(_current_revision)
+        if current != _head_revision():
+            raise SchemaNotReady(current or "empty")
 
     async def refresh_statistics(self) -> None:
         """Update the planner's statistics; call after a bulk load.
@@ -76,9 +106,47 @@ class Database:
         await self.engine.dispose()
 
 
-def _upgrade(conn: Connection) -> None:
+class SchemaNotReady(GovmailError):
+    code = "schema_not_ready"
+
+    def __init__(self, found: str) -> None:
+        super().__init__(
+            "Cơ sở dữ liệu chưa được khởi tạo hoặc chưa được nâng cấp. Hãy chạy"
+            " 'govmail init' (thư mục mới) hoặc 'govmail serve' (tự nâng cấp).",
+            f"The database is not initialised or not up to date ({found}). Run"
+            " 'govmail init' (new directory) or 'govmail serve' (upgrades it).",
+            found=found,
+        )
+
+
+class DatabaseUnavailable(GovmailError):
+    code = "database_unavailable"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"Không kết nối được cơ sở dữ liệu (xem [database] url trong govmail.toml"
+            f" hoặc GOVMAIL_DATABASE_URL): {reason}",
+            f"Cannot reach the database (see [database] url in govmail.toml or"
+            f" GOVMAIL_DATABASE_URL): {reason}",
+        )
+
+
+def _alembic_config() -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _upgrade(conn: Connection) -> None:
+    cfg = _alembic_config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "head")
 
@@ -104,5 +172,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def is_unique_violation(exc: IntegrityError) -> bool:
     """True if the database refused a row because a unique constraint already holds it."""
-    text = str(exc.orig).lower()
-    return "unique" in text or "duplicate key" in text
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)  # asyncpg, through SQLAlchemy's adapter
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    # sqlite3 (Python 3.11+) names the extended result code.
+    return getattr(orig, "sqlite_errorname", "") in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    )

@@ -1,0 +1,67 @@
+"""Mailboxes as such, whoever owns them: passwords (R7) and quotas (R17)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select, update
+
+from govmail.config import MB, MIN_QUOTA_MB, Config
+from govmail.core.errors import Conflict, InvalidInput
+from govmail.directory import addresses as names
+from govmail.directory.passwords import generate_initial_password, hash_password
+from govmail.store import audit
+from govmail.store.database import Database
+from govmail.store.schema import mailboxes
+
+
+async def reset_password(
+    db: Database, cfg: Config, ref: str, *, password: str | None = None, actor: str = "cli"
+) -> str | None:
+    """Issue a new password (R7). Without ``password`` a random one is generated,
+    returned once, and must be changed at the first login with it."""
+    initial = None if password is not None else generate_initial_password()
+    password_hash = await asyncio.to_thread(hash_password, initial or str(password))
+    async with db.write() as conn:
+        box = await names.find_mailbox(conn, cfg, ref)
+        if box.status != "active":
+            raise Conflict(
+                f"Hộp thư {names.full_address(box.local_part, cfg)} không hoạt động.",
+                f"Mailbox {names.full_address(box.local_part, cfg)} is not active.",
+            )
+        await conn.execute(
+            update(mailboxes)
+            .where(mailboxes.c.id == box.mailbox_id)
+            .values(password_hash=password_hash, must_change_password=initial is not None)
+        )
+        await audit.record(
+            conn, actor, "mailbox.reset_password", names.full_address(box.local_part, cfg)
+        )
+    return initial
+
+
+async def set_quota(
+    db: Database, cfg: Config, ref: str, *, megabytes: int, actor: str = "cli"
+) -> dict[str, Any]:
+    """Set one mailbox's quota (R17). Never below the regulation's minimum for its kind."""
+    async with db.write() as conn:
+        box = await names.find_mailbox(conn, cfg, ref)
+        minimum = MIN_QUOTA_MB[box.kind]
+        if megabytes < minimum:
+            raise InvalidInput(
+                f"Hạn mức hộp thư {'cơ quan' if box.kind == 'agency' else 'cá nhân'} tối thiểu"
+                f" là {minimum} MB (Điều 9).",
+                f"The minimum quota of an {box.kind} mailbox is {minimum} MB (R17).",
+            )
+        await conn.execute(
+            update(mailboxes)
+            .where(mailboxes.c.id == box.mailbox_id)
+            .values(quota_bytes=megabytes * MB)
+        )
+        address = names.full_address(box.local_part, cfg)
+        await audit.record(conn, actor, "mailbox.quota", address, megabytes=megabytes)
+        used = await conn.scalar(
+            select(mailboxes.c.used_bytes).where(mailboxes.c.id == box.mailbox_id)
+        )
+    return {"address": address, "quota_mb": megabytes, "used_bytes": int(used or 0)}
