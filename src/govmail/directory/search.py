@@ -110,9 +110,13 @@ async def _rare_word_candidates(
     walk then stops early anyway). PostgreSQL's planner makes this choice itself."""
     if not db.is_sqlite or min(len(t) for t in tokens) < 3:
         return None
+    if any(c in t for t in tokens for c in "*?["):
+        return None  # GLOB's own metacharacters: rare in a directory query, not worth it
+    # GLOB, not LIKE … ESCAPE: FTS5 answers LIKE from the index only without ESCAPE,
+    # and '_' (common in addresses) would then be a wildcard.
     probe = (
         select(people_search.c.rowid)
-        .where(*_matches(people_search.c.search_text, tokens))
+        .where(*[people_search.c.search_text.op("GLOB")(f"*{t}*") for t in tokens])
         .limit(RARE_LIMIT + 1)
     )
     found = list((await conn.execute(probe)).scalars())
