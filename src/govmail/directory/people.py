@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Select, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import Config
@@ -99,12 +100,14 @@ def proposer(cfg: Config, full_name: str, agency: Agency | None) -> names.Propos
     return propose
 
 
-async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Person]:
-    """Officials matching ``where`` with their address, agency and aliases."""
+@functools.cache
+def _people_query() -> Select[Any]:
+    """Officials joined to their address and their agency's; built once, as building
+    this statement costs more than running it for a page of search results."""
     own = addresses.alias("own")
     agency_box = mailboxes.alias("agency_box")
     agency_addr = addresses.alias("agency_addr")
-    query = (
+    return (
         select(
             people.c.id,
             people.c.full_name,
@@ -127,9 +130,13 @@ async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[P
             agency_addr,
             and_(agency_addr.c.mailbox_id == agency_box.c.id, agency_addr.c.kind == "primary"),
         )
-        .where(*where)
         .order_by(people.c.id)
     )
+
+
+async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[Person]:
+    """Officials matching ``where`` with their address, agency and aliases."""
+    query = _people_query().where(*where)
     rows = (await conn.execute(query)).all()
     aliases = await names.aliases_by_mailbox(conn, cfg, [r[9] for r in rows])
     return [
