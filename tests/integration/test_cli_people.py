@@ -380,3 +380,29 @@ def test_reserved_regulation_form_gets_proposals(province: Path) -> None:
     result = cli(province, "person", "add", "--agency", "ttr", "--name", "Ái Bụi Use")
     assert result.exit_code == 3
     assert "abuse" not in result.stdout.split() and result.stdout.split()[0] == "abuse_ttr"
+
+
+def test_password_from_stdin_stays_off_the_command_line(province: Path) -> None:
+    from typer.testing import CliRunner
+
+    from govmail.cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "person",
+            "add",
+            "--agency",
+            "ttr",
+            "--name",
+            "Lê Đức Phương",
+            "--password-stdin",
+            "--data",
+            str(province),
+        ],
+        input="mật khẩu qua stdin\n",
+    )
+    assert result.exit_code == 0, result.output
+    row = _mailbox_row(province, "Lê Đức Phương")
+    assert verify_password(str(row["password_hash"]), "mật khẩu qua stdin")
+    assert row["must_change_password"] is False

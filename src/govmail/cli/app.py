@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from govmail.config import Config, load_config
-from govmail.core.errors import AddressTaken, GovmailError
+from govmail.core.errors import AddressTaken, GovmailError, InvalidInput
 from govmail.directory import agencies, mailboxes, people
 from govmail.directory.export import CSV_ENCODING, write_csv, write_vcf, write_xlsx
 from govmail.directory.importer import import_officials
@@ -37,6 +37,13 @@ DataDir = Annotated[
     typer.Option("--data", envvar="GOVMAIL_DATA", help="Data directory.", show_default=True),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input (not visible in ps).",
+    ),
+]
 DEFAULT_DATA = Path("data")
 
 app = typer.Typer(
@@ -101,6 +108,21 @@ def _guarded(as_json: bool, go: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except (OSError, OperationalError, InterfaceError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise _fail(DatabaseUnavailable(reason), as_json) from None
+
+
+def _password(given: str | None, from_stdin: bool, as_json: bool) -> str | None:
+    """--password or --password-stdin (one line); None means "generate one"."""
+    if not from_stdin:
+        return given
+    if given is not None:
+        raise _fail(
+            InvalidInput(
+                "Chỉ dùng một trong --password và --password-stdin.",
+                "Use either --password or --password-stdin, not both.",
+            ),
+            as_json,
+        )
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _emit(as_json: bool, payload: Any, text: str) -> None:
@@ -290,10 +312,12 @@ def person_add(
     password: Annotated[
         str | None, typer.Option(help="Password agreed with the user (else a random one).")
     ] = None,
+    password_stdin: PasswordStdin = False,
     data: DataDir = DEFAULT_DATA,
     as_json: AsJson = False,
 ) -> None:
     """Tạo cán bộ và hộp thư cá nhân (create an official and their mailbox, R5)."""
+    agreed = _password(password, password_stdin, as_json)
     created = _run(
         data,
         as_json,
@@ -305,7 +329,7 @@ def person_add(
             position=position,
             department=department,
             address=address,
-            password=password,
+            password=agreed,
         ),
     )
     text = f"Đã tạo hộp thư cá nhân: {created.person.address}  ({created.person.full_name})"
@@ -377,12 +401,16 @@ def person_remove(
 def mailbox_reset_password(
     address: Annotated[str, typer.Argument(help="The mailbox's address.")],
     password: Annotated[str | None, typer.Option(help="Password agreed with the user.")] = None,
+    password_stdin: PasswordStdin = False,
     data: DataDir = DEFAULT_DATA,
     as_json: AsJson = False,
 ) -> None:
     """Cấp mật khẩu mới (issue a new password, R7)."""
+    agreed = _password(password, password_stdin, as_json)
     issued = _run(
-        data, as_json, lambda db, cfg: mailboxes.reset_password(db, cfg, address, password=password)
+        data,
+        as_json,
+        lambda db, cfg: mailboxes.reset_password(db, cfg, address, password=agreed),
     )
     text = "Đã đặt mật khẩu."
     if issued:
