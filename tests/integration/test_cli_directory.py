@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.integration.clihelp import cli
+from tests.integration.clihelp import add_official, cli
 
 
 @pytest.fixture
@@ -23,19 +23,7 @@ def province(data_dir: Path) -> Path:
         ("Trần Thị Thuỷ", "stc", "Chuyên viên"),
         ("Lê Văn Nguyên", "ttr", "Chánh Thanh tra"),
     ]:
-        cli(
-            data_dir,
-            "person",
-            "add",
-            "--agency",
-            agency,
-            "--name",
-            name,
-            "--position",
-            position,
-            "--password",
-            "12345678",
-        )
+        add_official(data_dir, name, agency, "--position", position)
     return data_dir
 
 
@@ -62,19 +50,7 @@ def test_search_is_diacritics_insensitive(province: Path) -> None:
 
 
 def test_search_treats_underscore_literally(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Nguyễn Văn An",
-        "--address",
-        "nvan_ttr",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Nguyễn Văn An", "ttr", "--address", "nvan_ttr")
     hits = json.loads(cli(province, "directory", "search", "nvan_t", "--json").stdout)
     assert [h["address"] for h in hits] == ["nvan_ttr@khanhhoa.gov.vn"]
     assert json.loads(cli(province, "directory", "search", "%", "--json").stdout) == []

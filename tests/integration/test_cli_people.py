@@ -13,7 +13,7 @@ from govmail.config import load_config
 from govmail.directory.passwords import verify_password
 from govmail.store.database import Database
 from govmail.store.schema import addresses, audit_log, mailboxes, people
-from tests.integration.clihelp import cli
+from tests.integration.clihelp import add_official, cli
 
 
 @pytest.fixture
@@ -118,17 +118,7 @@ def test_decomposed_and_upper_case_names_give_the_same_address(province: Path) -
 
 
 def test_taken_address_exits_3_with_proposals_and_writes_nothing(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Nguyễn Văn Nguyên",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Nguyễn Văn Nguyên", "ttr")
     before = _count_people(province)
     result = cli(province, "person", "add", "--agency", "ttr", "--name", "Nguyễn Văn Nguyên")
     assert result.exit_code == 3
@@ -138,19 +128,7 @@ def test_taken_address_exits_3_with_proposals_and_writes_nothing(province: Path)
     assert len(proposals) == len(set(proposals)) >= 3
     assert _count_people(province) == before
     # The first proposal works as an explicit address.
-    ok = cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Nguyễn Văn Nguyên",
-        "--address",
-        proposals[0],
-        "--password",
-        "12345678",
-    )
+    ok = add_official(province, "Nguyễn Văn Nguyên", "ttr", "--address", proposals[0])
     assert ok.exit_code == 0 and "nvnguyen_ttr@khanhhoa.gov.vn" in ok.stdout
 
 
@@ -181,36 +159,14 @@ def test_one_word_name_and_bad_address_are_refused(province: Path) -> None:
 
 
 def test_move_keeps_address(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Lê Đức Phương",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Lê Đức Phương", "ttr")
     moved = json.loads(cli(province, "person", "move", "ldphuong", "--to", "stc", "--json").stdout)
     assert moved["address"] == "ldphuong@khanhhoa.gov.vn"
     assert moved["agency_address"] == "stc@khanhhoa.gov.vn"
 
 
 def test_update_position_department_and_address_keeps_alias(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Phạm Đình Lịch",
-        "--address",
-        "pdlich_ttr",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Phạm Đình Lịch", "ttr", "--address", "pdlich_ttr")
     result = cli(
         province,
         "person",
@@ -236,17 +192,7 @@ def test_update_position_department_and_address_keeps_alias(province: Path) -> N
 
 
 def test_remove_hides_from_directory_and_keeps_address_taken(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Lê Đức Phương",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Lê Đức Phương", "ttr")
     removed = cli(province, "person", "remove", "ldphuong", "--json")
     assert json.loads(removed.stdout)["mailbox_status"] == "deleted"
     assert json.loads(cli(province, "directory", "search", "phuong", "--json").stdout) == []
@@ -260,17 +206,7 @@ def test_address_suggest_lists_regulation_form_first_when_free(province: Path) -
     free = cli(province, "address", "suggest", "--name", "Nguyễn Thị Minh Khai", "--agency", "ttr")
     assert free.exit_code == 0
     assert free.stdout.split()[0] == "ntmkhai"
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "stc",
-        "--name",
-        "Nguyễn Thị Minh Khai",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Nguyễn Thị Minh Khai", "stc")
     taken = cli(
         province,
         "address",
@@ -303,17 +239,7 @@ def test_address_suggest_lists_regulation_form_first_when_free(province: Path) -
 
 
 def test_reset_password_issues_a_new_one(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Lê Đức Phương",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Lê Đức Phương", "ttr")
     issued = json.loads(cli(province, "mailbox", "reset-password", "ldphuong", "--json").stdout)
     row = _mailbox_row(province, "Lê Đức Phương")
     assert verify_password(str(row["password_hash"]), issued["initial_password"])
@@ -330,17 +256,7 @@ def test_json_error_is_one_document(province: Path) -> None:
 
 
 def test_quota_is_per_mailbox_and_never_below_the_regulation(province: Path) -> None:
-    cli(
-        province,
-        "person",
-        "add",
-        "--agency",
-        "ttr",
-        "--name",
-        "Lê Đức Phương",
-        "--password",
-        "12345678",
-    )
+    add_official(province, "Lê Đức Phương", "ttr")
     raised = cli(province, "mailbox", "quota", "ldphuong", "--mb", "2048", "--json")
     assert raised.exit_code == 0, raised.output
     assert _mailbox_row(province, "Lê Đức Phương")["quota_bytes"] == 2048 * 1024 * 1024

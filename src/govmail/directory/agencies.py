@@ -17,6 +17,7 @@ from govmail.core.naming import (
 )
 from govmail.core.vietnamese import fold, normalize_name
 from govmail.directory import addresses as names
+from govmail.directory.mailboxes import create_mailbox
 from govmail.directory.model import Agency
 from govmail.store import audit
 from govmail.store.database import Database
@@ -207,21 +208,7 @@ async def create_agency(
             .returning(agencies.c.id)
         )
     ).scalar_one()
-    mailbox_id = (
-        await conn.execute(
-            insert(mailboxes)
-            .values(
-                kind="agency",
-                agency_id=agency_id,
-                status="active",
-                quota_bytes=cfg.agency_quota_bytes,
-                must_change_password=True,
-                created_at=stamp,
-            )
-            .returning(mailboxes.c.id)
-        )
-    ).scalar_one()
-    await names.claim(conn, dom, local, mailbox_id, "primary")
+    await create_mailbox(conn, dom, local, agency_id=agency_id, quota_bytes=cfg.agency_quota_bytes)
     await audit.record(
         conn,
         actor,

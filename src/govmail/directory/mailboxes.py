@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import MB, MIN_QUOTA_MB, Config
 from govmail.core.errors import Conflict, InvalidInput
@@ -14,6 +15,39 @@ from govmail.directory.passwords import generate_initial_password, hash_password
 from govmail.store import audit
 from govmail.store.database import Database
 from govmail.store.schema import mailboxes
+
+
+async def create_mailbox(
+    conn: AsyncConnection,
+    dom: int,
+    local_part: str,
+    *,
+    agency_id: int | None = None,
+    person_id: int | None = None,
+    quota_bytes: int,
+    password_hash: str | None = None,
+    must_change_password: bool = True,
+) -> int:
+    """Insert a mailbox for an agency or a person and claim its primary address;
+    returns the mailbox id. The caller's transaction holds both or neither."""
+    mailbox_id: int = (
+        await conn.execute(
+            insert(mailboxes)
+            .values(
+                kind="agency" if agency_id is not None else "personal",
+                agency_id=agency_id,
+                person_id=person_id,
+                status="active",
+                quota_bytes=quota_bytes,
+                password_hash=password_hash,
+                must_change_password=must_change_password,
+                created_at=audit.now(),
+            )
+            .returning(mailboxes.c.id)
+        )
+    ).scalar_one()
+    await names.claim(conn, dom, local_part, mailbox_id, "primary")
+    return mailbox_id
 
 
 async def reset_password(

@@ -19,6 +19,7 @@ from govmail.core.naming import (
 from govmail.core.vietnamese import NameParts, fold, normalize_name, split_name
 from govmail.directory import addresses as names
 from govmail.directory.agencies import find_agency_id, load_agencies, lock_active_agency
+from govmail.directory.mailboxes import create_mailbox
 from govmail.directory.model import Agency, CreatedPerson, Person
 from govmail.directory.passwords import generate_initial_password, hash_password
 from govmail.store import audit
@@ -204,22 +205,15 @@ async def add_person(
         person_id = await insert_person(
             conn, parts, full_name, owner.id, position, department, local
         )
-        mailbox_id = (
-            await conn.execute(
-                insert(mailboxes)
-                .values(
-                    kind="personal",
-                    person_id=person_id,
-                    status="active",
-                    quota_bytes=cfg.personal_quota_bytes,
-                    password_hash=password_hash,
-                    must_change_password=initial is not None,
-                    created_at=audit.now(),
-                )
-                .returning(mailboxes.c.id)
-            )
-        ).scalar_one()
-        await names.claim(conn, dom, local, mailbox_id, "primary")
+        await create_mailbox(
+            conn,
+            dom,
+            local,
+            person_id=person_id,
+            quota_bytes=cfg.personal_quota_bytes,
+            password_hash=password_hash,
+            must_change_password=initial is not None,
+        )
         await audit.record(
             conn,
             actor,
