@@ -74,4 +74,11 @@ class ImportSummary:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies 20,000 records of a large import (1 s).
+        return {
+            "agency": self.agency,
+            "created": self.created,
+            "auto_addressed": self.auto_addressed,
+            "already_present": self.already_present,
+            "skipped": self.skipped,
+        }
