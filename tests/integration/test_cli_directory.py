@@ -189,3 +189,49 @@ def test_import_refuses_addresses_of_other_domains_row_by_row(
     assert "gmail.com" in summary["skipped"][0]["reason_vi"]
     ok = cli(province, "import", "officials", str(staff), "--agency", "stc")
     assert ok.exit_code == 4  # the Gmail row is still refused, the other already present
+
+
+def test_fixing_a_bad_row_and_rerunning_creates_exactly_that_row(
+    province: Path, tmp_path: Path
+) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "Họ và tên,Chức vụ,Địa chỉ hộp thư\n"
+        "Nguyễn Văn Tèo,Chuyên viên,nvteo_ttr_x..\n"
+        "Nguyễn Văn Tèo,Chuyên viên,\n",
+        encoding="utf-8",
+    )
+    first = json.loads(
+        cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json").stdout
+    )
+    assert [c["address"] for c in first["created"]] == ["nvteo@khanhhoa.gov.vn"]
+    assert [s["row"] for s in first["skipped"]] == [2]
+    again = json.loads(
+        cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json").stdout
+    )
+    assert again["created"] == [] and again["already_present"] == [3]
+    staff.write_text(
+        staff.read_text(encoding="utf-8").replace("nvteo_ttr_x..", "nvteo2"), encoding="utf-8"
+    )
+    fixed = cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json")
+    assert fixed.exit_code == 0
+    summary = json.loads(fixed.stdout)
+    assert [c["address"] for c in summary["created"]] == ["nvteo2@khanhhoa.gov.vn"]
+    assert summary["already_present"] == [3]
+
+
+def test_an_address_the_file_asks_for_is_not_given_to_another_row(
+    province: Path, tmp_path: Path
+) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "Họ và tên,Chức vụ,Địa chỉ hộp thư\n"
+        "Nguyễn Văn An,Chuyên viên,\n"  # nvan is taken: would get nvan_ttr automatically
+        "Nguyễn Văn An,Thanh tra viên chính,nvan_ttr\n",
+        encoding="utf-8",
+    )
+    result = cli(province, "import", "officials", str(staff), "--agency", "ttr", "--json")
+    assert result.exit_code == 0, result.output
+    created = {c["row"]: c["address"] for c in json.loads(result.stdout)["created"]}
+    assert created[3] == "nvan_ttr@khanhhoa.gov.vn"
+    assert created[2] not in ("nvan@khanhhoa.gov.vn", "nvan_ttr@khanhhoa.gov.vn")

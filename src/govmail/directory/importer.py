@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -15,6 +16,7 @@ from govmail.core.errors import Conflict, GovmailError, InvalidInput
 from govmail.core.naming import (
     propose_personal_addresses,
 )
+from govmail.core.vietnamese import NameParts
 from govmail.directory import addresses as names
 from govmail.directory.model import Agency, ImportSummary
 from govmail.directory.people import (
@@ -82,6 +84,22 @@ async def import_officials(
     return summary
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A staff-list row that passed validation, waiting for its address."""
+
+    number: int
+    parts: NameParts
+    full_name: str
+    position: str
+    department: str
+    explicit: str | None  # a valid local part the file asks for, or None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.full_name, self.position, self.department)
+
+
 async def import_rows(
     conn: AsyncConnection,
     cfg: Config,
@@ -94,26 +112,36 @@ async def import_rows(
 ) -> ImportSummary:
     """The import itself, inside the caller's transaction (also used for the demo province).
 
-    ``password_hash`` gives every new mailbox that (already hashed) password, usable
-    at once; without it mailboxes have none until the centre issues one.
+    Rows that name their address are settled first, so an address the file asks for
+    is never handed to another row automatically; a row naming the address its person
+    already has is recognised as imported. Then the other rows: the k-th identical one
+    (agency, full name, position, department) is already imported if the agency has k
+    such people not accounted for by an address. Skipped rows never count as imported,
+    so fixing a bad row and running the file again creates exactly that row.
+    ``password_hash`` gives every new mailbox that (already hashed) password, usable at
+    once; without it mailboxes have none until the centre issues one.
     """
-    summary = ImportSummary()
+    summary = ImportSummary(agency=agency.address)
     suffixes = agency_suffixes(agency)
-    summary.agency = agency.address
-    stamp = audit.now()
     dom = await names.domain_id(conn, cfg)
     taken = await names.taken_local_parts(conn, dom)
-    present = Counter(
-        tuple(r)
-        for r in await conn.execute(
-            select(people.c.full_name, people.c.position, people.c.department).where(
-                people.c.agency_id == agency.id, people.c.status == "active"
-            )
+    present: Counter[tuple[str, str, str]] = Counter()
+    owner_of: dict[str, tuple[str, str, str]] = {}  # local part → key of its person here
+    for found in await conn.execute(
+        select(people.c.full_name, people.c.position, people.c.department, addresses.c.local_part)
+        .join(mailboxes, mailboxes.c.person_id == people.c.id)
+        .join(addresses, addresses.c.mailbox_id == mailboxes.c.id)
+        .where(people.c.agency_id == agency.id, people.c.status == "active")
+    ):
+        owner_of[found[3]] = (found[0], found[1], found[2])
+    for found in await conn.execute(
+        select(people.c.full_name, people.c.position, people.c.department).where(
+            people.c.agency_id == agency.id, people.c.status == "active"
         )
-    )
-    seen: Counter[tuple[str, str, str]] = Counter()
-    new_people: list[dict[str, object]] = []
-    new_locals: list[str] = []
+    ):
+        present[(found[0], found[1], found[2])] += 1
+
+    valid: list[_Row] = []
     for row in rows:
         if progress:
             progress(1)
@@ -122,39 +150,81 @@ async def import_rows(
             continue
         try:
             parts, full_name = clean_full_name(row.name)
-            position = clean_field(row.position, "Chức vụ", "Position")
-            department = clean_field(row.department, "Bộ phận công tác", "Department")
-            key = (full_name, position, department)
-            seen[key] += 1
-            # The k-th identical row is already imported if the agency has k such people.
-            if seen[key] <= present[key]:
-                summary.already_present.append(row.row_number)
-                continue
-            local, chosen = _choose_address(row, full_name, suffixes, taken, cfg, strict)
+            valid.append(
+                _Row(
+                    row.row_number,
+                    parts,
+                    full_name,
+                    clean_field(row.position, "Chức vụ", "Position"),
+                    clean_field(row.department, "Bộ phận công tác", "Department"),
+                    names.requested_local_part(row.address, cfg) if row.address else None,
+                )
+            )
         except GovmailError as exc:
             summary.skipped.append(_skip(row.row_number, exc.message_vi, exc.message_en))
+
+    chosen: dict[int, tuple[str, bool]] = {}  # row number → (local part, automatic)
+    for r in valid:
+        if r.explicit is None:
+            continue
+        if owner_of.get(r.explicit) == r.key:
+            summary.already_present.append(r.number)
+            present[r.key] -= 1
+        elif r.explicit in taken:
+            summary.skipped.append(
+                _skip(
+                    r.number,
+                    f"Địa chỉ {names.full_address(r.explicit, cfg)} đã được sử dụng.",
+                    f"Address {names.full_address(r.explicit, cfg)} is already taken.",
+                )
+            )
+        else:
+            taken.add(r.explicit)
+            chosen[r.number] = (r.explicit, False)
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for r in valid:
+        if r.explicit is not None:
+            continue
+        if seen[r.key] < present[r.key]:
+            seen[r.key] += 1
+            summary.already_present.append(r.number)
+            continue
+        try:
+            local, automatic = _choose_address(r.full_name, suffixes, taken, cfg, strict)
+        except GovmailError as exc:
+            summary.skipped.append(_skip(r.number, exc.message_vi, exc.message_en))
             continue
         taken.add(local)
-        address = names.full_address(local, cfg)
-        record = {"row": row.row_number, "name": full_name, "address": address}
+        chosen[r.number] = (local, automatic)
+
+    stamp = audit.now()
+    new_people: list[dict[str, object]] = []
+    new_locals: list[str] = []
+    for r in valid:
+        if r.number not in chosen:
+            continue
+        local, automatic = chosen[r.number]
+        record = {"row": r.number, "name": r.full_name, "address": names.full_address(local, cfg)}
         summary.created.append(record)
-        if chosen:
+        if automatic:
             summary.auto_addressed.append(record)
         new_locals.append(local)
         new_people.append(
             {
-                "full_name": full_name,
-                "surname": parts.surname,
-                "middle_name": parts.middle,
-                "given_name": parts.given,
+                "full_name": r.full_name,
+                "surname": r.parts.surname,
+                "middle_name": r.parts.middle,
+                "given_name": r.parts.given,
                 "agency_id": agency.id,
-                "position": position,
-                "department": department,
+                "position": r.position,
+                "department": r.department,
                 "status": "active",
-                "search_text": person_search_text(full_name, local, position, department),
+                "search_text": person_search_text(r.full_name, local, r.position, r.department),
                 "created_at": stamp,
             }
         )
+    summary.already_present.sort()
+    summary.skipped.sort(key=lambda s: int(str(s["row"])))
     if new_people:
         await _insert_all(conn, cfg, dom, new_people, new_locals, password_hash)
     return summary
@@ -165,7 +235,6 @@ def _skip(row_number: int, reason_vi: str, reason_en: str) -> dict[str, object]:
 
 
 def _choose_address(
-    row: StaffRow,
     full_name: str,
     suffixes: list[str],
     taken: set[str],
@@ -173,14 +242,6 @@ def _choose_address(
     strict: bool,
 ) -> tuple[str, bool]:
     """(local part, whether it was chosen automatically instead of the regulation's form)."""
-    if row.address:
-        local = names.requested_local_part(row.address, cfg)
-        if local in taken:
-            raise InvalidInput(
-                f"Địa chỉ {names.full_address(local, cfg)} đã được sử dụng.",
-                f"Address {names.full_address(local, cfg)} is already taken.",
-            )
-        return local, False
     local = regulation_local_part(full_name)
     if local not in taken:
         return local, False
