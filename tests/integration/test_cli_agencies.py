@@ -162,6 +162,7 @@ def test_crossing_moves_never_make_a_cycle(data_dir: Path) -> None:
     import asyncio
 
     from govmail.config import load_config
+    from govmail.core.errors import Conflict
     from govmail.directory.agencies import add_agency, list_agencies, move_agency
     from govmail.store.database import Database
 
@@ -170,18 +171,51 @@ def test_crossing_moves_never_make_a_cycle(data_dir: Path) -> None:
     async def race() -> list[object]:
         db = Database(cfg.effective_database_url)
         try:
-            await add_agency(db, cfg, name="Phòng A", abbr="pa")
-            await add_agency(db, cfg, name="Phòng B", abbr="pb")
+            for abbr in ("pa", "pb", "pc"):
+                await add_agency(db, cfg, name=f"Phòng {abbr}", abbr=abbr)
             results = await asyncio.gather(
                 move_agency(db, cfg, "pa", parent="pb"),
-                move_agency(db, cfg, "pb", parent="pa"),
+                move_agency(db, cfg, "pb", parent="pc"),
+                move_agency(db, cfg, "pc", parent="pa"),
                 return_exceptions=True,
             )
             tree = await list_agencies(db, cfg)
-            assert len(tree) == 2  # both still reachable from the top: no cycle
+            assert len(tree) == 3  # all still reachable from the top: no cycle
             return list(results)
         finally:
             await db.dispose()
 
     results = asyncio.run(race())
-    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], Conflict), results
+
+
+def test_rename_keeps_an_address_the_centre_chose(data_dir: Path) -> None:
+    cli(data_dir, "agency", "add", "--name", "Ban Dân tộc", "--address", "bandantoc")
+    renamed = json.loads(
+        cli(
+            data_dir, "agency", "rename", "bandantoc", "--name", "Ban Dân tộc tỉnh", "--json"
+        ).stdout
+    )
+    assert renamed["address"] == "bandantoc@khanhhoa.gov.vn"
+    cli(data_dir, "agency", "add", "--name", "Sở Thông tin và Truyền thông")
+    followed = json.loads(
+        cli(
+            data_dir, "agency", "rename", "stttt", "--name", "Sở Khoa học và Công nghệ", "--json"
+        ).stdout
+    )
+    assert followed["address"] == "skhcn@khanhhoa.gov.vn"
+
+
+def test_control_characters_never_reach_the_directory(data_dir: Path, tmp_path: Path) -> None:
+    added = cli(data_dir, "agency", "add", "--name", "Sở A\x01B\u202e", "--abbr", "sab", "--json")
+    assert json.loads(added.stdout)["name"] == "Sở A B"
+    out = tmp_path / "d.xlsx"
+    assert (
+        cli(data_dir, "directory", "export", "--format", "xlsx", "--out", str(out)).exit_code == 0
+    )
+    bad = cli(
+        data_dir, "directory", "export", "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")
+    )
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert not list((tmp_path).glob("**/.*.partial"))

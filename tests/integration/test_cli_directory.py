@@ -235,3 +235,11 @@ def test_an_address_the_file_asks_for_is_not_given_to_another_row(
     created = {c["row"]: c["address"] for c in json.loads(result.stdout)["created"]}
     assert created[3] == "nvan_ttr@khanhhoa.gov.vn"
     assert created[2] not in ("nvan@khanhhoa.gov.vn", "nvan_ttr@khanhhoa.gov.vn")
+
+
+def test_rows_numbered_in_advance_are_blank(province: Path, tmp_path: Path) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text("STT,Họ và tên,Chức vụ\n1,Vũ Thị Mai,Văn thư\n2,,\n3,,\n", encoding="utf-8")
+    result = cli(province, "import", "officials", str(staff), "--agency", "stc", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["skipped"] == []

@@ -322,3 +322,45 @@ def test_password_from_stdin_stays_off_the_command_line(province: Path) -> None:
     row = _mailbox_row(province, "Lê Đức Phương")
     assert verify_password(str(row["password_hash"]), "mật khẩu qua stdin")
     assert row["must_change_password"] is False
+
+
+def test_quota_and_password_only_for_active_mailboxes(province: Path) -> None:
+    add_official(province, "Lê Đức Phương")
+    huge = cli(province, "mailbox", "quota", "ldphuong", "--mb", "99999999999999")
+    assert huge.exit_code == 1 and "Traceback" not in huge.output
+    issued = json.loads(cli(province, "mailbox", "reset-password", "LDPHUONG", "--json").stdout)
+    assert issued["address"] == "ldphuong@khanhhoa.gov.vn"
+    cli(province, "person", "remove", "ldphuong")
+    assert cli(province, "mailbox", "quota", "ldphuong", "--mb", "200").exit_code == 1
+    assert cli(province, "mailbox", "reset-password", "ldphuong").exit_code == 1
+
+
+def test_remove_and_update_of_one_person_happen_one_after_the_other(province: Path) -> None:
+    from govmail.core.errors import Conflict
+    from govmail.directory.people import remove_person, update_person
+
+    add_official(province, "Lê Đức Phương")
+    cfg = load_config(province)
+
+    async def race() -> list[object]:
+        db = Database(cfg.effective_database_url)
+        try:
+            return list(
+                await asyncio.gather(
+                    remove_person(db, cfg, "ldphuong"),
+                    update_person(db, cfg, "ldphuong", address="phuongle", position="Mới"),
+                    return_exceptions=True,
+                )
+            )
+        finally:
+            await db.dispose()
+
+    results = asyncio.run(race())
+    shown = json.loads(cli(province, "person", "show", "ldphuong", "--json").stdout)
+    assert shown["status"] == "removed"
+    if not isinstance(results[1], BaseException):
+        # The update went first; the removal then removed the updated person.
+        assert shown["address"] == "phuongle@khanhhoa.gov.vn"
+    else:
+        assert isinstance(results[1], Conflict)
+        assert shown["address"] == "ldphuong@khanhhoa.gov.vn" and shown["aliases"] == []

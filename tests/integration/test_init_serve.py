@@ -177,3 +177,28 @@ def test_serve_on_a_busy_port_says_so(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert "Không mở được cổng web" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_database_errors_are_explained_not_dumped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    data = tmp_path / "data"
+    assert cli(data, "init").exit_code == 0
+    monkeypatch.setenv(
+        "GOVMAIL_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/khongco_db"
+    )
+    missing = cli(data, "agency", "list")
+    assert missing.exit_code == 1 and "Không kết nối được cơ sở dữ liệu" in missing.stderr
+    monkeypatch.setenv("GOVMAIL_DATABASE_URL", "khongphai://url")
+    bad_url = cli(data, "agency", "list")
+    assert bad_url.exit_code == 1 and "không hợp lệ" in bad_url.stderr
+
+
+def test_demo_refuses_a_database_that_already_has_agencies(
+    tmp_path: Path, pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two data directories on one (shared) PostgreSQL database.
+    monkeypatch.setenv("GOVMAIL_DATABASE_URL", pg_database_url)
+    assert cli(tmp_path / "a", "init", "--demo").exit_code == 0
+    again = cli(tmp_path / "b", "init", "--demo")
+    assert again.exit_code == 1 and "trống" in again.stderr

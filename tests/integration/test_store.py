@@ -111,26 +111,38 @@ def test_database_refuses_duplicate_address_and_second_agency_mailbox(data_dir: 
 
 def test_concurrent_creation_of_one_address_gives_exactly_one_mailbox(data_dir: Path) -> None:
     cfg = load_config(data_dir)
+    agencies = ["stc", "snv", "syt", "sxd", "stp", "sct", "sgt", "sdt"]
 
-    async def race() -> list[object]:
+    async def race() -> tuple[list[object], int]:
         db = _db(data_dir)
         try:
-            await add_agency(db, cfg, name="Sở Tài chính")
-            return await asyncio.gather(
+            for abbr in agencies:
+                await add_agency(db, cfg, name=f"Sở {abbr.upper()}", abbr=abbr)
+            # Different agencies, so no agency lock orders them: only the address's
+            # unique constraint can stop the second mailbox.
+            results = await asyncio.gather(
                 *[
-                    add_person(db, cfg, agency="stc", name="Lê Đức Phương", password="12345678")
-                    for _ in range(8)
+                    add_person(db, cfg, agency=a, name="Lê Đức Phương", password="12345678")
+                    for a in agencies
                 ],
                 return_exceptions=True,
             )
+            async with db.read() as conn:
+                boxes = await conn.scalar(
+                    select(func.count())
+                    .select_from(mailboxes)
+                    .where(mailboxes.c.kind == "personal")
+                )
+            return list(results), int(boxes or 0)
         finally:
             await db.dispose()
 
-    results = asyncio.run(race())
+    results, boxes = asyncio.run(race())
     winners = [r for r in results if not isinstance(r, BaseException)]
     losers = [r for r in results if isinstance(r, BaseException)]
-    assert len(winners) == 1
+    assert len(winners) == 1 and boxes == 1
     assert all(isinstance(r, AddressTaken) for r in losers), losers
+    assert all(r.proposals and "ldphuong" not in r.proposals for r in losers)  # type: ignore[attr-defined]
 
 
 def test_every_action_is_audited_in_the_same_transaction(data_dir: Path) -> None:

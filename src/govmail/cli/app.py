@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
@@ -17,14 +18,21 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from asyncpg import PostgresError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from govmail.config import Config, load_config
 from govmail.core.errors import AddressTaken, GovmailError, InvalidInput
 from govmail.directory import agencies, mailboxes, people
-from govmail.directory.export import CSV_ENCODING, write_csv, write_vcf, write_xlsx
+from govmail.directory.export import (
+    CSV_ENCODING,
+    DirectoryEntry,
+    write_csv,
+    write_vcf,
+    write_xlsx,
+)
 from govmail.directory.importer import import_officials
 from govmail.directory.search import directory_entries, search_directory
 from govmail.ops.setup import init_data_dir
@@ -100,14 +108,35 @@ def _run(data: Path, as_json: bool, action: Callable[[Database, Config], Awaitab
 
 
 def _guarded(as_json: bool, go: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``go``; domain errors and an unreachable database become clear exits."""
+    return _translated(as_json, lambda: asyncio.run(go()))
+
+
+def _translated(as_json: bool, work: Callable[[], T]) -> T:
+    """Run ``work``; domain errors, an unreachable database and file-system errors
+    become a bilingual message and an exit code, never a traceback."""
     try:
-        return asyncio.run(go())
+        return work()
     except GovmailError as exc:
         raise _fail(exc, as_json) from None
-    except (OSError, OperationalError, InterfaceError) as exc:
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise _fail(
+            InvalidInput(
+                f"Địa chỉ cơ sở dữ liệu không hợp lệ: {exc}", f"Invalid database URL: {exc}"
+            ),
+            as_json,
+        ) from None
+    except (ConnectionError, TimeoutError, socket.gaierror, DBAPIError, PostgresError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise _fail(DatabaseUnavailable(reason), as_json) from None
+    except OSError as exc:
+        where = exc.filename or ""
+        raise _fail(
+            GovmailError(
+                f"Lỗi tệp/thư mục {where}: {exc.strerror or exc}",
+                f"File system error at {where}: {exc.strerror or exc}",
+            ),
+            as_json,
+        ) from None
 
 
 def _password(given: str | None, from_stdin: bool, as_json: bool) -> str | None:
@@ -169,11 +198,7 @@ def serve(
     """Chạy mọi dịch vụ trong một tiến trình (serve every protocol and the web)."""
     from govmail.serve import run_server
 
-    try:
-        cfg = load_config(data)
-        run_server(cfg, web=web, as_json=as_json)
-    except GovmailError as exc:
-        raise _fail(exc, as_json) from None
+    _translated(as_json, lambda: run_server(load_config(data), web=web, as_json=as_json))
 
 
 # --- agencies ---------------------------------------------------------------------
@@ -412,10 +437,14 @@ def mailbox_reset_password(
         as_json,
         lambda db, cfg: mailboxes.reset_password(db, cfg, address, password=agreed),
     )
-    text = "Đã đặt mật khẩu."
-    if issued:
-        text = f"Mật khẩu mới (chỉ hiện một lần, phải đổi khi đăng nhập lần đầu): {issued}"
-    _emit(as_json, {"address": address, "initial_password": issued}, text)
+    mailbox, initial = issued
+    text = f"Đã đặt mật khẩu cho {mailbox}."
+    if initial:
+        text = (
+            f"Mật khẩu mới của {mailbox} (chỉ hiện một lần, phải đổi khi đăng nhập lần đầu):"
+            f" {initial}"
+        )
+    _emit(as_json, {"address": mailbox, "initial_password": initial}, text)
 
 
 @mailbox_app.command("quota")
@@ -491,26 +520,35 @@ def directory_export(
     if as_json and out_file is None:
         _emit(True, [asdict(e) for e in entries], "")
         return
-    if format_ == "xlsx":
-        if out_file is None:
+    if out_file is None:
+        if format_ == "xlsx":
             write_xlsx(entries, sys.stdout.buffer)
         else:
-            with out_file.open("wb") as fh:
-                write_xlsx(entries, fh)
+            (write_csv if format_ == "csv" else write_vcf)(entries, sys.stdout)
     else:
-        writer = write_csv if format_ == "csv" else write_vcf
-        if out_file is None:
-            writer(entries, sys.stdout)
-        else:
-            encoding = CSV_ENCODING if format_ == "csv" else "utf-8"
-            with out_file.open("w", encoding=encoding, newline="") as fh:
-                writer(entries, fh)
+        _translated(as_json, lambda: _export_file(entries, format_, out_file))
     if out_file is not None:
         _emit(
             as_json,
             {"file": str(out_file), "format": format_, "entries": len(entries)},
             f"Đã xuất {len(entries)} mục ra {out_file}.",
         )
+
+
+def _export_file(entries: list[DirectoryEntry], format_: str, out_file: Path) -> None:
+    """Write beside the target and rename: a failed export leaves no half-written file."""
+    partial = out_file.with_name(f".{out_file.name}.partial")
+    try:
+        if format_ == "xlsx":
+            with partial.open("wb") as fh:
+                write_xlsx(entries, fh)
+        else:
+            encoding = CSV_ENCODING if format_ == "csv" else "utf-8"
+            with partial.open("w", encoding=encoding, newline="") as fh:
+                (write_csv if format_ == "csv" else write_vcf)(entries, fh)
+        partial.replace(out_file)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @import_app.command("officials")
@@ -546,12 +584,13 @@ def import_officials_cmd(
 
     with progress:
         summary = _run(data, as_json, run)
-    lines = [
-        f"Đã tạo: {len(summary.created)} hộp thư",
+    lines = [f"Đã tạo: {len(summary.created)} hộp thư"]
+    lines.extend(f"  dòng {r['row']}: {r['name']} → {r['address']}" for r in summary.created)
+    lines += [
         "Địa chỉ chọn tự động (địa chỉ theo quy định đã có người dùng):"
         f" {len(summary.auto_addressed)}",
     ]
-    lines.extend(f"  dòng {r['row']}: {r['name']} → {r['address']}" for r in summary.auto_addressed)
+    lines.extend(f"  dòng {r['row']}: {r['address']}" for r in summary.auto_addressed)
     lines.append(f"Đã có trong danh bạ (bỏ qua): {len(summary.already_present)}")
     lines.append(f"Bỏ qua do lỗi: {len(summary.skipped)}")
     lines.extend(f"  dòng {r['row']}: {r['reason_vi']}" for r in summary.skipped)

@@ -54,10 +54,13 @@ def normalize_name(text: str) -> str:
 
     Capitalisation is kept as the user typed it; the eth look-alikes Ð/ð become Đ/đ and
     invisible characters (zero-width spaces and joiners, BOM, soft hyphen) are removed.
+    Control and format characters (NUL, C1 controls, bidi overrides) become spaces: they
+    are never part of a name, PostgreSQL refuses NUL and spreadsheets refuse controls.
     """
     cleaned = (
         _INVISIBLE.sub("", text).replace(_ETH_UPPER, "\u0110").replace(_ETH_LOWER, _DYET_LOWER)
     )
+    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in cleaned)
     return " ".join(unicodedata.normalize("NFC", cleaned).split())
 
 

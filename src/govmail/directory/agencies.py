@@ -292,14 +292,14 @@ async def rename_agency(
         dom = await names.domain_id(conn, cfg)
         agency_id = await find_agency_id(conn, cfg, ref)
         current = await lock_active_agency(conn, cfg, agency_id)
+        parent_local = current.parent_address.split("@")[0] if current.parent_address else None
+        old_local = current.address.split("@")[0]
         if abbr:
             abbr = validate_local_part(abbr, frozenset())
-        elif current.abbr == propose_agency_abbreviation(current.name):
+        elif _name_derived(current, old_local, parent_local):
             abbr = propose_agency_abbreviation(name)
         else:
             abbr = current.abbr
-        parent_local = current.parent_address.split("@")[0] if current.parent_address else None
-        old_local = current.address.split("@")[0]
         if address:
             local = names.requested_local_part(address, cfg)
         elif abbr == current.abbr:
@@ -338,6 +338,16 @@ async def rename_agency(
             old_address=current.address,
         )
         return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+
+
+def _name_derived(agency: Agency, local: str, parent_local: str | None) -> bool:
+    """Whether the agency's address is the one its name proposes (so may follow a new
+    name), rather than one the centre chose."""
+    try:
+        proposed = propose_agency_abbreviation(agency.name)
+    except InvalidInput:
+        return False
+    return agency.abbr == proposed and local == agency_local_part(proposed, parent_local)
 
 
 async def move_agency(

@@ -16,6 +16,9 @@ from govmail.store import audit
 from govmail.store.database import Database
 from govmail.store.schema import mailboxes
 
+# 1 PB: far beyond any mailbox, far below the 64-bit byte counter.
+MAX_QUOTA_MB = 1024**3
+
 
 async def create_mailbox(
     conn: AsyncConnection,
@@ -52,18 +55,14 @@ async def create_mailbox(
 
 async def reset_password(
     db: Database, cfg: Config, ref: str, *, password: str | None = None, actor: str = "cli"
-) -> str | None:
+) -> tuple[str, str | None]:
     """Issue a new password (R7). Without ``password`` a random one is generated,
-    returned once, and must be changed at the first login with it."""
+    returned once, and must be changed at the first login with it. Returns the
+    mailbox's address and that initial password (None when ``password`` was given)."""
     initial = None if password is not None else generate_initial_password()
     password_hash = await asyncio.to_thread(hash_password, initial or str(password))
     async with db.write() as conn:
-        box = await names.find_mailbox(conn, cfg, ref)
-        if box.status != "active":
-            raise Conflict(
-                f"Hộp thư {names.full_address(box.local_part, cfg)} không hoạt động.",
-                f"Mailbox {names.full_address(box.local_part, cfg)} is not active.",
-            )
+        box = await _active_mailbox(conn, cfg, ref)
         await conn.execute(
             update(mailboxes)
             .where(mailboxes.c.id == box.mailbox_id)
@@ -72,7 +71,17 @@ async def reset_password(
         await audit.record(
             conn, actor, "mailbox.reset_password", names.full_address(box.local_part, cfg)
         )
-    return initial
+    return names.full_address(box.local_part, cfg), initial
+
+
+async def _active_mailbox(conn: AsyncConnection, cfg: Config, ref: str) -> names.MailboxRef:
+    box = await names.find_mailbox(conn, cfg, ref)
+    if box.status != "active":
+        raise Conflict(
+            f"Hộp thư {names.full_address(box.local_part, cfg)} không hoạt động.",
+            f"Mailbox {names.full_address(box.local_part, cfg)} is not active.",
+        )
+    return box
 
 
 async def set_quota(
@@ -80,8 +89,13 @@ async def set_quota(
 ) -> dict[str, Any]:
     """Set one mailbox's quota (R17). Never below the regulation's minimum for its kind."""
     async with db.write() as conn:
-        box = await names.find_mailbox(conn, cfg, ref)
+        box = await _active_mailbox(conn, cfg, ref)
         minimum = MIN_QUOTA_MB[box.kind]
+        if megabytes > MAX_QUOTA_MB:
+            raise InvalidInput(
+                f"Hạn mức tối đa là {MAX_QUOTA_MB} MB.",
+                f"The largest quota is {MAX_QUOTA_MB} MB.",
+            )
         if megabytes < minimum:
             raise InvalidInput(
                 f"Hạn mức hộp thư {'cơ quan' if box.kind == 'agency' else 'cá nhân'} tối thiểu"

@@ -55,7 +55,10 @@ def clean_full_name(name: str) -> tuple[NameParts, str]:
     """The name's parts and the stored full name; refuses names the columns cannot hold."""
     parts = split_name(name)
     full_name = joined_name(parts)
-    if len(full_name) > MAX_FIELD or max(len(p) for p in (parts.surname, parts.middle)) > MAX_PART:
+    if (
+        len(full_name) > MAX_FIELD
+        or max(len(p) for p in (parts.surname, parts.middle, parts.given)) > MAX_PART
+    ):
         raise InvalidInput(
             f"Họ và tên dài quá {MAX_FIELD} ký tự: '{full_name[:60]}…'",
             f"The full name is longer than {MAX_FIELD} characters: '{full_name[:60]}…'",
@@ -157,13 +160,23 @@ async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[P
     ]
 
 
-async def _find_person(conn: AsyncConnection, cfg: Config, ref: str) -> tuple[int, int, str]:
-    """(person id, mailbox id, primary local part) of the personal mailbox ``ref`` names."""
+async def _find_person(
+    conn: AsyncConnection, cfg: Config, ref: str, *, lock: bool = False
+) -> tuple[int, int, str]:
+    """(person id, mailbox id, primary local part) of the personal mailbox ``ref`` names.
+
+    With ``lock`` the person's row stays locked until the transaction ends, so a
+    concurrent removal and change of the same person happen one after the other.
+    """
     box = await names.find_mailbox(conn, cfg, ref)
     if box.kind != "personal" or box.person_id is None:
         raise NotFound(
             f"{names.full_address(box.local_part, cfg)} là hộp thư cơ quan, không phải cá nhân.",
             f"{names.full_address(box.local_part, cfg)} is an agency mailbox, not a person's.",
+        )
+    if lock:
+        await conn.execute(
+            select(people.c.id).where(people.c.id == box.person_id).with_for_update()
         )
     return box.person_id, box.mailbox_id, box.local_part
 
@@ -279,7 +292,7 @@ async def move_person(
 ) -> Person:
     """Move an official to another agency; the address never changes (R2)."""
     async with db.write() as conn:
-        person_id, _, local = await _find_person(conn, cfg, ref)
+        person_id, _, local = await _find_person(conn, cfg, ref, lock=True)
         target = await active_agency(conn, cfg, to)
         await _require_active(conn, cfg, person_id, local)
         await conn.execute(
@@ -321,7 +334,7 @@ async def update_person(
         before = (await load_people(conn, cfg, people.c.id == person_id))[0]
         propose = proposer(cfg, before.full_name, await _agency(conn, cfg, before.agency_address))
     async with names.claiming(db, cfg, propose) as (conn, claim):
-        person_id, mailbox_id, local = await _find_person(conn, cfg, ref)
+        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, lock=True)
         await _require_active(conn, cfg, person_id, local)
         dom = await names.domain_id(conn, cfg)
         current = (await load_people(conn, cfg, people.c.id == person_id))[0]
@@ -364,7 +377,7 @@ async def remove_person(db: Database, cfg: Config, ref: str, *, actor: str = "cl
     """Remove an official's mailbox (R9, Mẫu 03). The address stays taken, never reissued
     to someone else, so mail for the old holder cannot reach a newcomer."""
     async with db.write() as conn:
-        person_id, mailbox_id, local = await _find_person(conn, cfg, ref)
+        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, lock=True)
         await _require_active(conn, cfg, person_id, local)
         stamp = audit.now()
         await conn.execute(

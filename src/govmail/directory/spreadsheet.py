@@ -215,7 +215,7 @@ def _staff_rows(
 ) -> Iterator[StaffRow | RowProblem]:
     try:
         for row_number, cells in chain(head, rest):
-            if not _is_blank(cells) and not _is_repeated_header(cells, columns):
+            if not _is_blank(_mapped(cells, columns)) and not _is_repeated_header(cells, columns):
                 yield _staff_row(row_number, cells, columns)
     finally:
         rest.close()
@@ -324,6 +324,12 @@ def _text(value: Any) -> str:
 
 def _has_letter(text: str) -> bool:
     return any(c.isalpha() for c in text)
+
+
+def _mapped(cells: Sequence[Any], columns: dict[str, int]) -> list[Any]:
+    """The cells of the columns we read: a template row numbered in advance (STT 5 and
+    nothing else) is as blank as an empty one."""
+    return [cells[i] for i in columns.values() if i < len(cells)]
 
 
 def _is_blank(cells: Sequence[Any]) -> bool:

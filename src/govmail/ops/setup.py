@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from govmail.config import CONFIG_FILE, Config, config_from_text, render_config
 from govmail.core.errors import Conflict, InvalidInput
@@ -23,7 +23,7 @@ from govmail.directory.spreadsheet import StaffRow
 from govmail.ops.tls import write_self_signed
 from govmail.store import audit
 from govmail.store.database import Database
-from govmail.store.schema import domains
+from govmail.store.schema import agencies, domains
 
 # Public on purpose: the demo province is for trying govmail out, never for real mail.
 DEMO_PASSWORD = "Demo@1480"
@@ -140,6 +140,12 @@ async def load_demo(db: Database, cfg: Config, result: InitResult) -> None:
     DEMO_PASSWORD (hashed once: the password is public anyway)."""
     password_hash = await asyncio.to_thread(hash_password, DEMO_PASSWORD)
     async with db.write() as conn:
+        if await conn.scalar(select(func.count()).select_from(agencies)):
+            raise Conflict(
+                "Cơ sở dữ liệu đã có cơ quan; tỉnh mẫu chỉ được nạp vào cơ sở dữ liệu trống.",
+                "The database already holds agencies; the demo province loads only into"
+                " an empty one.",
+            )
         for sample in demo_province():
             # Top-level agencies' addresses are their abbreviations, so the parent's
             # abbreviation names it.
