@@ -60,7 +60,8 @@ def normalize_name(text: str) -> str:
     cleaned = (
         _INVISIBLE.sub("", text).replace(_ETH_UPPER, "\u0110").replace(_ETH_LOWER, _DYET_LOWER)
     )
-    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in cleaned)
+    if not cleaned.isprintable():  # rare: look at each character only then
+        cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in cleaned)
     return " ".join(unicodedata.normalize("NFC", cleaned).split())
 
 
