@@ -101,7 +101,8 @@ async def init_data_dir(data_dir: Path, *, domain: str, demo: bool) -> InitResul
         )
     text = render_config(domain)
     cfg = config_from_text(data_dir, text)
-    assert cfg.tls_cert is not None and cfg.tls_key is not None  # set by render_config
+    if cfg.tls_cert is None or cfg.tls_key is None:  # render_config always sets both
+        raise InvalidInput("Cấu hình mẫu thiếu [tls].", "The config template lacks [tls].")
     old_umask = os.umask(0o077)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
