@@ -180,7 +180,6 @@ def test_a_use_case_that_fails_after_its_inserts_leaves_nothing(data_dir: Path) 
                 async with db.write() as conn:
                     await create_agency(
                         conn,
-                        db,
                         cfg,
                         name="Sở Tài chính",
                         abbr=None,

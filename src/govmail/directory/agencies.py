@@ -149,7 +149,6 @@ async def add_agency(
     async with names.claiming(db, cfg, _numbered(cfg)) as (conn, claim):
         return await create_agency(
             conn,
-            db,
             cfg,
             name=name,
             abbr=abbr,
@@ -163,7 +162,6 @@ async def add_agency(
 
 async def create_agency(
     conn: AsyncConnection,
-    db: Database,
     cfg: Config,
     *,
     name: str,

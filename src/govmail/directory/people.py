@@ -27,7 +27,7 @@ from govmail.store.database import Database
 from govmail.store.schema import addresses, agencies, mailboxes, people
 
 MAX_FIELD = 200  # full name, position, department (the columns' sizes)
-MAX_PART = 100  # surname, middle name
+MAX_PART = 100  # surname, middle name, given name
 
 
 def person_search_text(full_name: str, local_part: str, position: str, department: str) -> str:
@@ -161,12 +161,13 @@ async def load_people(conn: AsyncConnection, cfg: Config, *where: Any) -> list[P
 
 
 async def _find_person(
-    conn: AsyncConnection, cfg: Config, ref: str, *, lock: bool = False
+    conn: AsyncConnection, cfg: Config, ref: str, *, for_change: bool = False
 ) -> tuple[int, int, str]:
     """(person id, mailbox id, primary local part) of the personal mailbox ``ref`` names.
 
-    With ``lock`` the person's row stays locked until the transaction ends, so a
-    concurrent removal and change of the same person happen one after the other.
+    ``for_change`` requires the person to be active and keeps their row locked until
+    the transaction ends, so a concurrent removal and change of the same person happen
+    one after the other.
     """
     box = await names.find_mailbox(conn, cfg, ref)
     if box.kind != "personal" or box.person_id is None:
@@ -174,10 +175,15 @@ async def _find_person(
             f"{names.full_address(box.local_part, cfg)} là hộp thư cơ quan, không phải cá nhân.",
             f"{names.full_address(box.local_part, cfg)} is an agency mailbox, not a person's.",
         )
-    if lock:
-        await conn.execute(
-            select(people.c.id).where(people.c.id == box.person_id).with_for_update()
+    if for_change:
+        status = await conn.scalar(
+            select(people.c.status).where(people.c.id == box.person_id).with_for_update()
         )
+        if status != "active":
+            raise Conflict(
+                f"Hộp thư {names.full_address(box.local_part, cfg)} đã bị xóa.",
+                f"Mailbox {names.full_address(box.local_part, cfg)} has been removed.",
+            )
     return box.person_id, box.mailbox_id, box.local_part
 
 
@@ -292,24 +298,14 @@ async def move_person(
 ) -> Person:
     """Move an official to another agency; the address never changes (R2)."""
     async with db.write() as conn:
-        person_id, _, local = await _find_person(conn, cfg, ref, lock=True)
+        person_id, _, _ = await _find_person(conn, cfg, ref, for_change=True)
         target = await active_agency(conn, cfg, to)
-        await _require_active(conn, cfg, person_id, local)
         await conn.execute(
             update(people).where(people.c.id == person_id).values(agency_id=target.id)
         )
         moved = (await load_people(conn, cfg, people.c.id == person_id))[0]
         await audit.record(conn, actor, "person.move", moved.address, to=moved.agency_address)
         return moved
-
-
-async def _require_active(conn: AsyncConnection, cfg: Config, person_id: int, local: str) -> None:
-    status = await conn.scalar(select(people.c.status).where(people.c.id == person_id))
-    if status != "active":
-        raise Conflict(
-            f"Hộp thư {names.full_address(local, cfg)} đã bị xóa.",
-            f"Mailbox {names.full_address(local, cfg)} has been removed.",
-        )
 
 
 async def update_person(
@@ -334,8 +330,7 @@ async def update_person(
         before = (await load_people(conn, cfg, people.c.id == person_id))[0]
         propose = proposer(cfg, before.full_name, await _agency(conn, cfg, before.agency_address))
     async with names.claiming(db, cfg, propose) as (conn, claim):
-        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, lock=True)
-        await _require_active(conn, cfg, person_id, local)
+        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, for_change=True)
         dom = await names.domain_id(conn, cfg)
         current = (await load_people(conn, cfg, people.c.id == person_id))[0]
         changes: dict[str, str] = {}
@@ -377,8 +372,7 @@ async def remove_person(db: Database, cfg: Config, ref: str, *, actor: str = "cl
     """Remove an official's mailbox (R9, Mẫu 03). The address stays taken, never reissued
     to someone else, so mail for the old holder cannot reach a newcomer."""
     async with db.write() as conn:
-        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, lock=True)
-        await _require_active(conn, cfg, person_id, local)
+        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, for_change=True)
         stamp = audit.now()
         await conn.execute(
             update(people)

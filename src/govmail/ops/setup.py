@@ -152,7 +152,6 @@ async def load_demo(db: Database, cfg: Config, result: InitResult) -> None:
             # abbreviation names it.
             agency = await create_agency(
                 conn,
-                db,
                 cfg,
                 name=sample.name,
                 abbr=sample.abbr,
