@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,28 @@ DEV_LISTENERS = {
 
 
 @dataclass(frozen=True)
+class SmtpLimits:
+    """[smtp]: what one SMTP client may do (defaults as Postfix's, size as the issue's)."""
+
+    max_message_bytes: int = 25 * MB
+    max_recipients: int = 500
+    max_connections_per_ip: int = 100
+    timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class AuthLimits:
+    """[auth]: brute-force throttling shared by SMTP, IMAP and the web."""
+
+    window_s: float = 900.0
+    max_failures_per_ip: int = 20
+    max_failures_per_account: int = 10
+    delay_base_s: float = 0.5
+    delay_max_s: float = 8.0
+    cache_ttl_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a govmail process needs to know about its installation."""
 
@@ -42,6 +64,8 @@ class Config:
     personal_quota_bytes: int = 100 * MB
     reserved_local_parts: frozenset[str] = DEFAULT_RESERVED
     listeners: dict[str, str] = field(default_factory=lambda: dict(DEV_LISTENERS))
+    smtp: SmtpLimits = field(default_factory=SmtpLimits)
+    auth: AuthLimits = field(default_factory=AuthLimits)
 
     @property
     def effective_database_url(self) -> str:
@@ -115,12 +139,32 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             personal_quota_bytes=int(quota.get("personal_mb", 100)) * MB,
             reserved_local_parts=reserved,
             listeners=listeners,
+            smtp=_section(SmtpLimits, raw.get("smtp", {}), {"max_message_mb": MB}),
+            auth=_section(AuthLimits, raw.get("auth", {}), {}),
         )
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"Giá trị cấu hình không hợp lệ trong {data_dir / CONFIG_FILE}: {exc}",
             f"Invalid configuration value in {data_dir / CONFIG_FILE}: {exc}",
         ) from None
+
+
+def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
+    """A limits dataclass from a TOML table; ``scaled`` maps a key given in larger units
+    (``max_message_mb``) to its multiplier onto the field without the suffix."""
+    known = {f.name: f for f in fields(kind)}
+    options: dict[str, Any] = {}
+    for key, value in values.items():
+        name, factor = key, 1
+        for suffix_key, multiplier in scaled.items():
+            if key == suffix_key:
+                name, factor = key.removesuffix("_mb") + "_bytes", multiplier
+        if name not in known or isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key} = {value!r}")
+        if value <= 0:
+            raise ValueError(f"{key} = {value!r} (must be positive)")
+        options[name] = type(getattr(kind(), name))(value * factor)
+    return kind(**options)
 
 
 def render_config(domain: str) -> str:
@@ -152,6 +196,23 @@ key = "tls/key.pem"
 # R17: at least 500 MB per agency mailbox and 100 MB per personal mailbox.
 agency_mb = 500
 personal_mb = 100
+
+[smtp]
+# Largest message accepted (MB), recipients per message, connections per client address,
+# idle timeout (seconds).
+max_message_mb = 25
+max_recipients = 500
+max_connections_per_ip = 100
+timeout_s = 300
+
+[auth]
+# Brute-force throttling for SMTP, IMAP and the web: failures counted per client address
+# and per login over window_s seconds; each failure is answered a little later.
+window_s = 900
+max_failures_per_ip = 20
+max_failures_per_account = 10
+delay_base_s = 0.5
+delay_max_s = 8
 
 [listen]
 # Development ports on loopback. Production: smtp = "0.0.0.0:25", submission = "0.0.0.0:587",

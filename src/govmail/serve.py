@@ -15,7 +15,11 @@ import uvicorn
 
 from govmail.config import Config
 from govmail.core.errors import InvalidInput
+from govmail.directory.accounts import Authenticator
+from govmail.mailstore.service import MailStore
 from govmail.ops.setup import prepare_database
+from govmail.smtp.listeners import server_tls_context, start_smtp
+from govmail.store.blobs import FileBlobStore
 from govmail.store.database import Database
 from govmail.web.app import create_app
 
@@ -31,15 +35,21 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def run_server(cfg: Config, *, web: str | None, as_json: bool) -> None:
-    """Serve until SIGINT/SIGTERM. Prints what listens (actual ports) once ready."""
+SMTP_LISTENERS = ("smtp", "submission", "submissions")
+
+
+def run_server(cfg: Config, *, listen: dict[str, str | None], as_json: bool) -> None:
+    """Serve until SIGINT/SIGTERM. ``listen`` overrides the configured HOST:PORT of a
+    listener ('web', 'smtp', 'submission', 'submissions'). Prints what listens (actual
+    ports) once ready."""
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         pass
-    asyncio.run(_serve(cfg, web or cfg.listeners["web"], as_json))
+    where = {**cfg.listeners, **{k: v for k, v in listen.items() if v}}
+    asyncio.run(_serve(cfg, where, as_json))
 
 
 class _WebServer(uvicorn.Server):
@@ -63,11 +73,25 @@ def listen_socket(listen: str, service: str) -> socket.socket:
         ) from None
 
 
-async def _serve(cfg: Config, web_listen: str, as_json: bool) -> None:
-    web_socket = listen_socket(web_listen, "web")
+async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name in ("web", *SMTP_LISTENERS):
+            sockets[name] = listen_socket(where[name], name)
+    except InvalidInput:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    web_socket = sockets.pop("web")
+    tls = server_tls_context(cfg.tls_cert, cfg.tls_key)
+    if tls is None:
+        sockets.pop("submissions").close()  # implicit TLS needs a certificate
     db = Database(cfg.effective_database_url)
+    store = MailStore(db, cfg, FileBlobStore(cfg.blob_dir))
+    smtp_servers: list[asyncio.Server] = []
     try:
         await prepare_database(db, cfg)
+        smtp_servers = await start_smtp(cfg, store, Authenticator(db, cfg), sockets, tls)
         server = _WebServer(
             uvicorn.Config(
                 create_app(db, cfg),
@@ -84,10 +108,19 @@ async def _serve(cfg: Config, web_listen: str, as_json: bool) -> None:
             await asyncio.sleep(0.02)
         if server.started:
             host, port = web_socket.getsockname()[:2]
-            _announce(cfg, {"web": f"http://{host}:{port}/"}, as_json)
+            listening = {"web": f"http://{host}:{port}/"}
+            for name, sock in sockets.items():
+                host, port = sock.getsockname()[:2]
+                listening[name] = f"{host}:{port}"
+            _announce(cfg, listening, as_json)
         await task
     finally:
+        for smtp_server in smtp_servers:
+            smtp_server.close()
+        await store.close()
         web_socket.close()
+        for sock in sockets.values():
+            sock.close()
         await db.dispose()
 
 

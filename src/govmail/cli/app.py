@@ -64,6 +64,10 @@ person_app = typer.Typer(help="Cán bộ và hộp thư cá nhân (officials).",
 address_app = typer.Typer(help="Địa chỉ hộp thư (addresses).", no_args_is_help=True)
 directory_app = typer.Typer(help="Danh bạ (the directory).", no_args_is_help=True)
 import_app = typer.Typer(help="Nhập dữ liệu (imports).", no_args_is_help=True)
+queue_app = typer.Typer(help="Hàng đợi thư đi (the outbound queue).", no_args_is_help=True)
+delegation_app = typer.Typer(
+    help="Ủy quyền hộp thư cơ quan (agency mailbox delegation, R22).", no_args_is_help=True
+)
 mailbox_app = typer.Typer(help="Hộp thư (mailboxes).", no_args_is_help=True)
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(agency_app, name="agency")
@@ -71,6 +75,8 @@ app.add_typer(person_app, name="person")
 app.add_typer(address_app, name="address")
 app.add_typer(directory_app, name="directory")
 app.add_typer(import_app, name="import")
+app.add_typer(queue_app, name="queue")
+app.add_typer(delegation_app, name="delegation")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -192,13 +198,25 @@ def serve(
     web: Annotated[
         str | None, typer.Option(help="HOST:PORT for the web app (default from config).")
     ] = None,
+    smtp: Annotated[
+        str | None, typer.Option(help="HOST:PORT for the MX (production: 0.0.0.0:25).")
+    ] = None,
+    submission: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT for submission with STARTTLS (production: 0.0.0.0:587)."),
+    ] = None,
+    submissions: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT for submission over TLS (production: 0.0.0.0:465)."),
+    ] = None,
     data: DataDir = DEFAULT_DATA,
     as_json: AsJson = False,
 ) -> None:
     """Chạy mọi dịch vụ trong một tiến trình (serve every protocol and the web)."""
     from govmail.serve import run_server
 
-    _translated(as_json, lambda: run_server(load_config(data), web=web, as_json=as_json))
+    listen = {"web": web, "smtp": smtp, "submission": submission, "submissions": submissions}
+    _translated(as_json, lambda: run_server(load_config(data), listen=listen, as_json=as_json))
 
 
 # --- agencies ---------------------------------------------------------------------
@@ -601,3 +619,64 @@ def import_officials_cmd(
     _emit(as_json, summary.as_dict(), "\n".join(lines))
     if summary.skipped:
         raise typer.Exit(4)
+
+
+# --- outbound queue -----------------------------------------------------------------
+
+
+@queue_app.command("list")
+def queue_list(
+    all_: Annotated[bool, typer.Option("--all", help="Also mail already sent or bounced.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100000)] = 1000,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Thư đang chờ gửi ra ngoài (mail waiting to leave for other domains)."""
+    from govmail.mailstore.queue import list_queue
+
+    queued = _run(data, as_json, lambda db, cfg: list_queue(db, include_done=all_, limit=limit))
+    text = "\n".join(
+        f"{q.id:>8}  {q.created_at:%Y-%m-%d %H:%M}  {q.status:8}  <{q.sender}> → <{q.recipient}>"
+        f"  {q.size} B  {q.subject}" + (f"  ({q.last_error})" if q.last_error else "")
+        for q in queued
+    )
+    _emit(as_json, [q.as_dict() for q in queued], text or "(hàng đợi trống)")
+
+
+# --- delegation (R22) ----------------------------------------------------------------
+
+
+@delegation_app.command("grant")
+def delegation_grant(
+    agency: Annotated[str, typer.Argument(help="The agency mailbox's address, e.g. stttt.")],
+    person: Annotated[str, typer.Argument(help="The delegated official's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Ủy quyền cho một cán bộ dùng hộp thư cơ quan (let an official use it)."""
+    from govmail.directory.delegations import grant_delegation
+
+    change = _run(data, as_json, lambda db, cfg: grant_delegation(db, cfg, agency, person))
+    _emit(
+        as_json,
+        change.as_dict(),
+        f"{change.person_address} được dùng hộp thư {change.agency_address}.",
+    )
+
+
+@delegation_app.command("revoke")
+def delegation_revoke(
+    agency: Annotated[str, typer.Argument(help="The agency mailbox's address.")],
+    person: Annotated[str, typer.Argument(help="The delegated official's address.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Thu hồi ủy quyền (revoke a delegation)."""
+    from govmail.directory.delegations import revoke_delegation
+
+    change = _run(data, as_json, lambda db, cfg: revoke_delegation(db, cfg, agency, person))
+    _emit(
+        as_json,
+        change.as_dict(),
+        f"Đã thu hồi quyền của {change.person_address} trên {change.agency_address}.",
+    )

@@ -194,3 +194,112 @@ audit_log = Table(
     Column("target", String(320), nullable=False),
     Column("details", JSON, nullable=False),
 )
+
+# --- Mail store (migration 0002) --------------------------------------------------------
+
+# One row per distinct message content: the blob (SHA-256 of the bytes) and what was
+# computed from it once at delivery. However many mailboxes receive a giấy mời, it is
+# stored, parsed and indexed once.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("blob", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("from_display", Text, nullable=False, server_default=""),
+    Column("message_id_header", Text, nullable=True),
+    Column("sent_date", DateTime(timezone=True), nullable=True),
+    Column("has_attachments", Boolean, nullable=False, server_default=text("false")),
+    Column("envelope", JSON, nullable=False),
+    Column("structure", JSON, nullable=False),
+    # Diacritics-folded subject, addresses and text parts ("nguyen" finds "Nguyễn").
+    Column("search_text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A mailbox's folders (IMAP "mailboxes"): names use "/" as the hierarchy separator.
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    # RFC 6154 role without the backslash: sent, drafts, trash, junk (INBOX has none).
+    Column("special_use", String(16), nullable=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False, server_default="1"),
+    Column("highest_modseq", BigInteger, nullable=False, server_default="1"),
+    Column("subscribed", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("mailbox_id", "name"),
+    CheckConstraint("uidnext >= 1 and highest_modseq >= 1", name="counters"),
+)
+
+# A message as it sits in one folder: its UID there, flags, keywords and modseq.
+# System flags are bits (SEEN 1, ANSWERED 2, FLAGGED 4, DELETED 8, DRAFT 16: see
+# mailstore.flags); keywords are a space-separated list, NULL when none.
+folder_messages = Table(
+    "folder_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("folder_id", Integer, ForeignKey("folders.id"), nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column(
+        "message_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("flags", Integer, nullable=False, server_default="0"),
+    Column("keywords", Text, nullable=True),
+    Column("modseq", BigInteger, nullable=False),
+    Column("internal_date", DateTime(timezone=True), nullable=False),
+    # Copied from messages: quota and RFC822.SIZE without a join.
+    Column("size", BigInteger, nullable=False),
+    UniqueConstraint("folder_id", "uid"),
+)
+Index("ix_folder_messages_modseq", folder_messages.c.folder_id, folder_messages.c.modseq)
+
+# R22: a person allowed to read and/or send as an agency mailbox. Minimal for now; the
+# console (request workflow with the signed authorisation) comes later.
+delegations = Table(
+    "delegations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False, index=True),
+    Column("can_send", Boolean, nullable=False, server_default=text("true")),
+    Column("can_read", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("mailbox_id", "person_id"),
+)
+
+# Mail waiting to leave for other domains: one row per recipient, the content is a
+# message blob. Delivery (MX lookup, retries, bounces) is worked by a later issue.
+outbound_queue = Table(
+    "outbound_queue",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "message_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("sender", String(320), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("domain", String(253), nullable=False),
+    # Who submitted it (R23 rate limits, R19 reports); NULL for system mail.
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("status in ('queued', 'deferred', 'sent', 'bounced')", name="status"),
+)
+Index("ix_outbound_queue_due", outbound_queue.c.status, outbound_queue.c.next_attempt_at)

@@ -1,0 +1,200 @@
+"""Logging in with a mailbox address and password, shared by SMTP, IMAP and the web:
+the argon2 check off the event loop, a cache of recent successes, and brute-force
+throttling per client address and per account."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from govmail.config import AuthLimits, Config
+from govmail.directory.passwords import verify_password
+from govmail.store.database import Database
+from govmail.store.schema import addresses, delegations, domains, mailboxes
+
+
+@dataclass(frozen=True)
+class Account:
+    """A logged-in mailbox and the sender addresses it may use (its own addresses and
+    those of agency mailboxes delegated to its owner, R22), lower-case."""
+
+    mailbox_id: int
+    address: str
+    kind: str
+    person_id: int | None
+    senders: frozenset[str]
+    # mailbox id of each agency mailbox its owner is delegated on (R22).
+    delegated: frozenset[int]
+
+
+class AuthStatus(Enum):
+    OK = "ok"
+    INVALID = "invalid"  # wrong login or password
+    THROTTLED = "throttled"  # too many failures: try later
+    MUST_CHANGE = "must_change"  # R7: the password must be changed in the webmail first
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    status: AuthStatus
+    account: Account | None = None
+    delay: float = 0.0  # how long the protocol should wait before answering a failure
+
+
+class Authenticator:
+    """Checks passwords for every protocol of one process.
+
+    Argon2id costs ~140 ms of CPU, so checks run in threads, at most ``parallel`` at a
+    time (a flood of logins cannot starve mail delivery), and a success is remembered
+    for ``cache_ttl_s`` keyed by a keyed hash of the password, as Dovecot's auth cache
+    does: a phone that logs in every minute pays the argon2 cost once. The cache is
+    checked against the stored hash, so a password reset takes effect at once.
+
+    Failures are counted per client IP and per login in a sliding window; past the
+    limits further attempts are refused without checking anything (``THROTTLED``) and
+    every failure asks the protocol to wait a little longer before answering.
+    """
+
+    def __init__(
+        self, db: Database, cfg: Config, settings: AuthLimits | None = None, *, parallel: int = 2
+    ) -> None:
+        self.db = db
+        self.cfg = cfg
+        self.settings = settings or cfg.auth
+        self._limit = asyncio.Semaphore(parallel)
+        self._key = secrets.token_bytes(32)
+        self._cache: dict[tuple[str, bytes], tuple[float, str]] = {}
+        self._by_ip: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._by_login: defaultdict[str, deque[float]] = defaultdict(deque)
+
+    async def login(self, login: str, password: str, client_ip: str) -> AuthResult:
+        login = login.strip().lower()
+        if self._throttled(login, client_ip):
+            return AuthResult(AuthStatus.THROTTLED)
+        async with self.db.read() as conn:
+            row = await _mailbox_by_login(conn, self.cfg, login)
+        password_hash = row.password_hash if row is not None else None
+        ok = bool(password_hash) and await self._verify(login, str(password_hash), password)
+        if row is None or not ok:
+            return AuthResult(AuthStatus.INVALID, delay=self._fail(login, client_ip))
+        self._by_login.pop(login, None)
+        if row.status != "active":
+            return AuthResult(AuthStatus.DISABLED)
+        async with self.db.read() as conn:
+            account = await load_account(conn, self.cfg, row.id)
+        if row.must_change_password:
+            return AuthResult(AuthStatus.MUST_CHANGE, account)
+        return AuthResult(AuthStatus.OK, account)
+
+    async def _verify(self, login: str, password_hash: str, password: str) -> bool:
+        digest = hmac.new(self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        key = (login, digest.digest())
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic() and cached[1] == password_hash:
+            return True
+        async with self._limit:
+            ok = await asyncio.to_thread(verify_password, password_hash, password)
+        if ok:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + self.settings.cache_ttl_s, password_hash)
+        return ok
+
+    def _recent(self, events: deque[float]) -> int:
+        horizon = time.monotonic() - self.settings.window_s
+        while events and events[0] < horizon:
+            events.popleft()
+        return len(events)
+
+    def _throttled(self, login: str, client_ip: str) -> bool:
+        s = self.settings
+        return (
+            self._recent(self._by_ip[client_ip]) >= s.max_failures_per_ip
+            or self._recent(self._by_login[login]) >= s.max_failures_per_account
+        )
+
+    def _fail(self, login: str, client_ip: str) -> float:
+        now = time.monotonic()
+        self._by_ip[client_ip].append(now)
+        self._by_login[login].append(now)
+        failures = max(len(self._by_ip[client_ip]), len(self._by_login[login]))
+        s = self.settings
+        return float(min(s.delay_max_s, s.delay_base_s * 2 ** (failures - 1)))
+
+
+async def _mailbox_by_login(conn: AsyncConnection, cfg: Config, login: str) -> Row[Any] | None:
+    local, _, domain = login.partition("@")
+    if domain and domain != cfg.domain and domain not in cfg.alias_domains:
+        return None
+    return (
+        await conn.execute(
+            select(
+                mailboxes.c.id,
+                mailboxes.c.status,
+                mailboxes.c.password_hash,
+                mailboxes.c.must_change_password,
+            )
+            .select_from(addresses)
+            .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
+            .join(domains, domains.c.id == addresses.c.domain_id)
+            .where(domains.c.name == cfg.domain, addresses.c.local_part == local)
+        )
+    ).first()
+
+
+async def load_account(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> Account:
+    """The account of a mailbox with the sender addresses it may use."""
+    box = (
+        await conn.execute(
+            select(mailboxes.c.kind, mailboxes.c.person_id).where(mailboxes.c.id == mailbox_id)
+        )
+    ).one()
+    delegated: set[int] = set()
+    if box.person_id is not None:
+        delegated = {
+            r[0]
+            for r in await conn.execute(
+                select(delegations.c.mailbox_id)
+                .join(mailboxes, mailboxes.c.id == delegations.c.mailbox_id)
+                .where(
+                    delegations.c.person_id == box.person_id,
+                    delegations.c.can_send.is_(True),
+                    delegations.c.revoked_at.is_(None),
+                    mailboxes.c.status == "active",
+                )
+            )
+        }
+    rows = await conn.execute(
+        select(addresses.c.mailbox_id, addresses.c.local_part, addresses.c.kind).where(
+            or_(
+                addresses.c.mailbox_id == mailbox_id,
+                and_(addresses.c.mailbox_id.in_(sorted(delegated)), addresses.c.kind != "reserved"),
+            )
+        )
+    )
+    domains_ = (cfg.domain, *cfg.alias_domains)
+    senders: set[str] = set()
+    primary = ""
+    for owner, local, kind in rows:
+        senders.update(f"{local}@{d}" for d in domains_)
+        if owner == mailbox_id and kind == "primary":
+            primary = f"{local}@{cfg.domain}"
+    return Account(
+        mailbox_id=mailbox_id,
+        address=primary,
+        kind=box.kind,
+        person_id=box.person_id,
+        senders=frozenset(senders),
+        delegated=frozenset(delegated),
+    )

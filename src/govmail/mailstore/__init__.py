@@ -1,0 +1,1 @@
+"""Mail store services: folders, delivery with group commit, the outbound queue."""

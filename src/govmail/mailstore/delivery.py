@@ -1,0 +1,290 @@
+"""Delivery into the store: one transaction makes a message visible in every folder it
+reaches, updates quotas and queues remote recipients; concurrent deliveries share it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from govmail.core.mime import MessageSummary
+from govmail.mailstore.folders import lock_folders
+from govmail.store.audit import now
+from govmail.store.database import Database
+from govmail.store.schema import folder_messages, folders, mailboxes, messages, outbound_queue
+
+log = logging.getLogger(__name__)
+
+INBOX = "INBOX"
+SENT = "Sent"
+# Dovecot's quota_grace: the message that crosses the quota may exceed it by this much,
+# so a mailbox just under its quota still receives an ordinary message.
+QUOTA_GRACE = 0.10
+SEEN = 1  # the \Seen bit of folder_messages.flags: a Sent copy is read already
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message whose blob is durable: its key, size and what was computed from it."""
+
+    blob: str
+    size: int
+    summary: MessageSummary
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Everything one accepted SMTP transaction (or webmail send) puts in the store."""
+
+    message: StoredMessage
+    sender: str
+    inbox: Sequence[int] = ()  # local mailboxes receiving it in INBOX
+    sent_copy: int | None = None  # the sending mailbox, which files a copy in Sent
+    outbound: Sequence[str] = ()  # recipients at other domains
+    submitted_by: int | None = None
+
+
+@dataclass
+class Outcome:
+    delivered: list[int] = field(default_factory=list)
+    # Mailbox id → "quota" or "inactive": not delivered, the sender must be told.
+    refused: dict[int, str] = field(default_factory=dict)
+    queued: int = 0
+    filed_in_sent: bool = False
+
+
+def quota_allows(used: int, quota: int, size: int) -> bool:
+    """Whether a message of ``size`` bytes still fits (with the grace above)."""
+    return used < quota and used + size <= quota + int(quota * QUOTA_GRACE)
+
+
+class GroupCommit:
+    """Serialises deliveries into shared transactions: while one transaction commits,
+    the deliveries that arrive queue up and go together in the next one, so a burst of
+    N messages costs a few commits (and fsyncs), not N.
+
+    ``deliver`` returns only after the transaction holding the delivery has committed.
+    If a shared transaction fails, each of its deliveries is retried alone, so one bad
+    delivery cannot fail the others.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: list[tuple[Delivery, asyncio.Future[Outcome]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((delivery, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            try:
+                async with self.db.write() as conn:
+                    outcomes = await deliver_batch(conn, [d for d, _ in batch])
+            except Exception:
+                if len(batch) == 1:
+                    delivery, future = batch[0]
+                    log.exception("delivery from %s failed", delivery.sender)
+                    if not future.done():
+                        future.set_exception(DeliveryFailed())
+                    continue
+                # Put them back one by one, at the front: each gets its own transaction.
+                log.warning("shared delivery transaction failed; retrying one by one")
+                for item in reversed(batch):
+                    self._pending.insert(0, item)
+                await self._one_by_one(len(batch))
+                continue
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def _one_by_one(self, count: int) -> None:
+        for _ in range(count):
+            delivery, future = self._pending.pop(0)
+            try:
+                async with self.db.write() as conn:
+                    (outcome,) = await deliver_batch(conn, [delivery])
+            except Exception:
+                log.exception("delivery from %s failed", delivery.sender)
+                if not future.done():
+                    future.set_exception(DeliveryFailed())
+            else:
+                if not future.done():
+                    future.set_result(outcome)
+
+
+class DeliveryFailed(Exception):
+    """The store could not take the message; the SMTP client is told to retry later."""
+
+
+async def deliver_batch(conn: AsyncConnection, batch: Sequence[Delivery]) -> list[Outcome]:
+    """Make every delivery of ``batch`` visible in one transaction (the caller's)."""
+    at = now()
+    message_ids = await _message_rows(conn, [d.message for d in batch], at)
+
+    # Lock what the batch changes: mailboxes (quota) then folders (UID counters).
+    inbox_boxes = {box for d in batch for box in d.inbox}
+    sent_boxes = {d.sent_copy for d in batch if d.sent_copy is not None}
+    boxes = sorted(inbox_boxes | sent_boxes)
+    quota: dict[int, list[int]] = {}
+    active: set[int] = set()
+    if boxes:
+        for row in await conn.execute(
+            select(
+                mailboxes.c.id, mailboxes.c.status, mailboxes.c.quota_bytes, mailboxes.c.used_bytes
+            )
+            .where(mailboxes.c.id.in_(boxes))
+            .order_by(mailboxes.c.id)
+            .with_for_update()
+        ):
+            quota[row.id] = [row.quota_bytes, row.used_bytes]
+            if row.status == "active":
+                active.add(row.id)
+    targets = await lock_folders(conn, boxes, [INBOX, SENT]) if boxes else {}
+    uidnext_before = {f.id: f.uidnext for f in targets.values()}
+
+    rows: list[dict[str, object]] = []
+    queue_rows: list[dict[str, object]] = []
+    outcomes: list[Outcome] = []
+    used_before = {box: q[1] for box, q in quota.items()}
+    for delivery in batch:
+        outcome = Outcome()
+        size = delivery.message.size
+        message_id = message_ids[delivery.message.blob]
+        places = [(box, INBOX) for box in dict.fromkeys(delivery.inbox)]
+        if delivery.sent_copy is not None:
+            places.append((delivery.sent_copy, SENT))
+        for box, folder_name in places:
+            limit, used = quota[box]
+            if box not in active:
+                outcome.refused[box] = "inactive"
+                continue
+            if not quota_allows(used, limit, size):
+                if folder_name == INBOX:
+                    outcome.refused[box] = "quota"
+                continue  # a sender over quota still sends; only the Sent copy is skipped
+            folder = targets[(box, folder_name)]
+            folder.highest_modseq += 1
+            rows.append(
+                {
+                    "folder_id": folder.id,
+                    "uid": folder.uidnext,
+                    "message_id": message_id,
+                    "flags": SEEN if folder_name == SENT else 0,
+                    "modseq": folder.highest_modseq,
+                    "internal_date": at,
+                    "size": size,
+                }
+            )
+            folder.uidnext += 1
+            quota[box][1] = used + size
+            if folder_name == INBOX:
+                outcome.delivered.append(box)
+            else:
+                outcome.filed_in_sent = True
+        for recipient in delivery.outbound:
+            queue_rows.append(
+                {
+                    "message_id": message_id,
+                    "sender": delivery.sender,
+                    "recipient": recipient,
+                    "domain": recipient.rpartition("@")[2].lower(),
+                    "mailbox_id": delivery.submitted_by,
+                    "status": "queued",
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                }
+            )
+        outcome.queued = len(delivery.outbound)
+        outcomes.append(outcome)
+
+    if rows:
+        await conn.execute(insert(folder_messages), rows)
+        changed = [f for f in targets.values() if f.uidnext != uidnext_before[f.id]]
+        await conn.execute(
+            update(folders)
+            .where(folders.c.id == bindparam("f_id"))
+            .values(uidnext=bindparam("f_uidnext"), highest_modseq=bindparam("f_modseq")),
+            [{"f_id": f.id, "f_uidnext": f.uidnext, "f_modseq": f.highest_modseq} for f in changed],
+        )
+        grown = [
+            {"m_id": box, "m_delta": q[1] - used_before[box]}
+            for box, q in quota.items()
+            if q[1] != used_before[box]
+        ]
+        if grown:
+            await conn.execute(
+                update(mailboxes)
+                .where(mailboxes.c.id == bindparam("m_id"))
+                .values(used_bytes=mailboxes.c.used_bytes + bindparam("m_delta")),
+                grown,
+            )
+    if queue_rows:
+        await conn.execute(insert(outbound_queue), queue_rows)
+    return outcomes
+
+
+async def _message_rows(
+    conn: AsyncConnection, stored: Sequence[StoredMessage], at: datetime
+) -> dict[str, int]:
+    """The messages rows for these blobs, inserting the ones not seen before."""
+    distinct = {m.blob: m for m in stored}
+    keys = list(distinct)
+    found = {
+        r.blob: r.id
+        for r in await conn.execute(
+            select(messages.c.blob, messages.c.id).where(messages.c.blob.in_(keys))
+        )
+    }
+    new = [
+        {
+            "blob": m.blob,
+            "size": m.size,
+            "subject": m.summary.subject,
+            "from_display": m.summary.from_display,
+            "message_id_header": m.summary.message_id,
+            "sent_date": m.summary.date,
+            "has_attachments": m.summary.has_attachments,
+            "envelope": m.summary.envelope,
+            "structure": m.summary.structure,
+            "search_text": m.summary.search_text,
+            "created_at": at,
+        }
+        for key, m in distinct.items()
+        if key not in found
+    ]
+    if new:
+        dialect = conn.dialect.name
+        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(messages)
+        await conn.execute(upsert.on_conflict_do_nothing(index_elements=["blob"]), new)
+        found.update(
+            {
+                r.blob: r.id
+                for r in await conn.execute(
+                    select(messages.c.blob, messages.c.id).where(
+                        messages.c.blob.in_([row["blob"] for row in new])
+                    )
+                )
+            }
+        )
+    return found

@@ -1,0 +1,45 @@
+"""Who a local address reaches: the mailbox behind an address of our domains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from govmail.config import Config
+from govmail.store.database import Database
+from govmail.store.schema import addresses, domains, mailboxes
+
+
+@dataclass(frozen=True)
+class LocalRecipient:
+    mailbox_id: int
+    status: str  # active | disabled | deleted
+    quota_bytes: int
+    used_bytes: int
+
+
+def is_local_domain(cfg: Config, domain: str) -> bool:
+    domain = domain.lower().rstrip(".")
+    return domain == cfg.domain or domain in cfg.alias_domains
+
+
+async def find_local_recipient(db: Database, cfg: Config, local_part: str) -> LocalRecipient | None:
+    """The mailbox that ``local_part`` (at our domain or an alias domain) names, whatever
+    its status; None when no mailbox has that address (reserved names included)."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    mailboxes.c.id,
+                    mailboxes.c.status,
+                    mailboxes.c.quota_bytes,
+                    mailboxes.c.used_bytes,
+                )
+                .select_from(addresses)
+                .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
+                .join(domains, domains.c.id == addresses.c.domain_id)
+                .where(domains.c.name == cfg.domain, addresses.c.local_part == local_part.lower())
+            )
+        ).first()
+    return None if row is None else LocalRecipient(*row)

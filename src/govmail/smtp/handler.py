@@ -1,0 +1,340 @@
+"""What each SMTP command means for govmail: aiosmtpd calls these hooks; they check,
+call the mail store and directory services, and reply."""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import logging
+from base64 import b64decode
+from datetime import datetime
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, AuthResult, Session
+
+from govmail.config import MB, Config
+from govmail.core.mime import header_addresses
+from govmail.directory.accounts import Account, Authenticator, AuthStatus
+from govmail.mailstore.delivery import Delivery, DeliveryFailed
+from govmail.mailstore.recipients import is_local_domain
+from govmail.mailstore.service import MailStore
+from govmail.smtp.headers import missing_headers, new_queue_id, protocol_name, received_header
+from govmail.smtp.protocol import GovEnvelope, GovSMTP
+from govmail.smtp.replies import reply
+
+log = logging.getLogger(__name__)
+
+MX = "mx"
+SUBMISSION = "submission"
+
+
+class MailHandler:
+    """aiosmtpd hooks for one kind of listener: ``mx`` takes mail for our domains from
+    anyone; ``submission`` takes mail from logged-in officials to anyone."""
+
+    def __init__(self, role: str, cfg: Config, store: MailStore, auth: Authenticator) -> None:
+        self.role = role
+        self.cfg = cfg
+        self.store = store
+        self.auth = auth
+
+    # --- session ----------------------------------------------------------------------
+
+    async def handle_EHLO(
+        self,
+        server: GovSMTP,
+        session: Session,
+        envelope: GovEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        keywords = [r[4:] for r in responses[1:] if not r[4:].startswith(("AUTH", "HELP"))]
+        keywords += ["PIPELINING", "ENHANCEDSTATUSCODES", f"SIZE {self.cfg.smtp.max_message_bytes}"]
+        if self.role == SUBMISSION and server.is_secured and not session.authenticated:
+            keywords.append("AUTH PLAIN LOGIN")
+        lines = [responses[0]] + [f"250-{k}" for k in keywords]
+        lines[-1] = "250 " + lines[-1][4:]
+        return lines
+
+    async def handle_AUTH(
+        self, server: GovSMTP, session: Session, envelope: GovEnvelope, args: list[str]
+    ) -> Any:
+        if self.role != SUBMISSION:
+            return "503 5.5.1 Error: authentication not enabled"
+        if not server.is_secured:
+            return reply(
+                "538 5.7.11",
+                "Phải dùng mã hóa (STARTTLS) trước khi đăng nhập",
+                "Encryption required for requested authentication mechanism",
+            )
+        return MISSING
+
+    async def auth_PLAIN(self, server: GovSMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            response = await server.challenge_auth("")
+            if response is MISSING:
+                return AuthResult(success=False, handled=True)
+            data = bytes(response)
+        else:
+            try:
+                data = b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        parts = data.split(b"\0")
+        if len(parts) != 3:
+            await server.push("501 5.5.2 Can't split auth value")
+            return AuthResult(success=False, handled=True)
+        authzid, login, password = (p.decode("utf-8", "replace") for p in parts)
+        if authzid and authzid.lower() != login.lower():
+            return await self._failed(server, 0.0)  # no proxy authorisation
+        return await self._login(server, login, password)
+
+    async def auth_LOGIN(self, server: GovSMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await server.challenge_auth("Username:")
+            if login is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                login = b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        password = await server.challenge_auth("Password:")
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        return await self._login(
+            server,
+            bytes(login).decode("utf-8", "replace"),
+            bytes(password).decode("utf-8", "replace"),
+        )
+
+    async def _login(self, server: GovSMTP, login: str, password: str) -> AuthResult:
+        result = await self.auth.login(login, password, server.client_ip)
+        if result.status is AuthStatus.OK:
+            return AuthResult(success=True, auth_data=result.account)
+        if result.status is AuthStatus.THROTTLED:
+            return AuthResult(
+                success=False,
+                message=reply(
+                    "454 4.7.0",
+                    "Đăng nhập sai quá nhiều lần, hãy thử lại sau",
+                    "Too many failed logins, try again later",
+                ),
+            )
+        if result.status is AuthStatus.MUST_CHANGE:
+            return AuthResult(
+                success=False,
+                message=reply(
+                    "535 5.7.8",
+                    "Mật khẩu phải được đổi trước khi dùng (đăng nhập webmail để đổi)",
+                    "The password must be changed first (log in to the webmail)",
+                ),
+            )
+        return await self._failed(server, result.delay)
+
+    async def _failed(self, server: GovSMTP, delay: float) -> AuthResult:
+        # Growing delays slow a guesser down; the connection itself stays usable.
+        if delay:
+            await asyncio.sleep(delay)
+        return AuthResult(
+            success=False,
+            message=reply(
+                "535 5.7.8", "Sai tên đăng nhập hoặc mật khẩu", "Authentication credentials invalid"
+            ),
+        )
+
+    # --- envelope ---------------------------------------------------------------------
+
+    async def handle_MAIL(
+        self,
+        server: GovSMTP,
+        session: Session,
+        envelope: GovEnvelope,
+        address: str,
+        options: list[str],
+    ) -> Any:
+        utf8 = "SMTPUTF8" in options
+        for option in options:
+            name, _, value = option.partition("=")
+            if name == "SIZE" and value.isdigit():
+                envelope.declared_size = int(value)
+        if envelope.declared_size > self.cfg.smtp.max_message_bytes:
+            return self._too_big(utf8)
+        if self.role == SUBMISSION:
+            account = _account(session)
+            if account is None:
+                return reply(
+                    "530 5.7.0",
+                    "Phải đăng nhập trước khi gửi thư",
+                    "Authentication required",
+                    utf8=utf8,
+                )
+            if address.lower() not in account.senders:
+                return reply(
+                    "553 5.7.1",
+                    f"Tài khoản {account.address} không được gửi thư với địa chỉ <{address}>",
+                    f"Sender address <{address}> not owned by {account.address}",
+                    utf8=utf8,
+                )
+        return MISSING
+
+    async def handle_RCPT(
+        self,
+        server: GovSMTP,
+        session: Session,
+        envelope: GovEnvelope,
+        address: str,
+        options: list[str],
+    ) -> Any:
+        utf8 = envelope.smtp_utf8
+        if len(envelope.rcpt_tos) >= self.cfg.smtp.max_recipients:
+            return reply("452 4.5.3", "Quá nhiều người nhận", "Too many recipients", utf8=utf8)
+        local, at, domain = address.rpartition("@")
+        if not at or not local or not domain:
+            return reply(
+                "501 5.1.3",
+                "Địa chỉ người nhận sai cú pháp (phải có dạng ten@ten-mien)",
+                "Bad recipient address syntax",
+                utf8=utf8,
+            )
+        if not is_local_domain(self.cfg, domain):
+            if self.role != SUBMISSION:
+                return reply("554 5.7.1", "Không chuyển tiếp thư", "Relay access denied", utf8=utf8)
+            if domain.startswith("[") or "." not in domain:
+                return reply(
+                    "550 5.1.2",
+                    "Tên miền người nhận không hợp lệ",
+                    "Bad destination domain",
+                    utf8=utf8,
+                )
+            envelope.remote.append(address)
+            return MISSING
+        found = await self.store.find_recipient(local)
+        if found is None:
+            return reply(
+                "550 5.1.1",
+                f"Hộp thư <{address}> không tồn tại",
+                f"<{address}>: Recipient address rejected: User unknown",
+                utf8=utf8,
+            )
+        if found.status != "active":
+            return reply(
+                "550 5.2.1",
+                f"Hộp thư <{address}> đã ngừng hoạt động",
+                f"<{address}>: Mailbox disabled",
+                utf8=utf8,
+            )
+        if found.used_bytes >= found.quota_bytes or (
+            envelope.declared_size
+            and found.used_bytes + envelope.declared_size > found.quota_bytes * 1.1
+        ):
+            return reply(
+                "452 4.2.2",
+                f"Hộp thư <{address}> đã đầy",
+                f"<{address}>: Mailbox full",
+                utf8=utf8,
+            )
+        envelope.local.setdefault(found.mailbox_id, address)
+        return MISSING
+
+    # --- message ----------------------------------------------------------------------
+
+    async def handle_DATA(self, server: GovSMTP, session: Session, envelope: GovEnvelope) -> str:
+        utf8 = envelope.smtp_utf8
+        raw = bytes(envelope.content or b"")  # type: ignore[arg-type]
+        sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+        account = _account(session)
+        at = datetime.now().astimezone()
+        if self.role == SUBMISSION and account is not None:
+            claimed = [a for a in header_addresses(raw, "from") if a not in account.senders]
+            if claimed:
+                return reply(
+                    "553 5.7.1",
+                    f"Tài khoản {account.address} không được gửi thư với tên <{claimed[0]}> (From)",
+                    f"From: <{claimed[0]}> is not owned by {account.address}",
+                    utf8=utf8,
+                )
+            raw = missing_headers(raw, sender=sender, hostname=self.cfg.hostname, at=at) + raw
+
+        queue_id = new_queue_id()
+        tls = server.tls_object
+        recipients = list(envelope.local.values()) + envelope.remote
+        trace = received_header(
+            helo=session.host_name or "unknown",
+            client_ip=server.client_ip,
+            hostname=self.cfg.hostname,
+            protocol=protocol_name(
+                extended=bool(session.extended_smtp),
+                tls=tls is not None,
+                authenticated=account is not None,
+                utf8=utf8,
+            ),
+            queue_id=queue_id,
+            tls=_tls_details(tls),
+            login=account.address if account else None,
+            recipient=recipients[0] if len(recipients) == 1 else None,
+            at=at,
+        )
+        return_path = f"Return-Path: <{sender}>\r\n".encode("utf-8", "surrogateescape")
+        try:
+            stored = await self.store.store(return_path + trace + raw)
+            outcome = await self.store.deliver(
+                Delivery(
+                    message=stored,
+                    sender=sender,
+                    inbox=list(envelope.local),
+                    sent_copy=account.mailbox_id if account is not None else None,
+                    outbound=envelope.remote,
+                    submitted_by=account.mailbox_id if account is not None else None,
+                )
+            )
+        except (DeliveryFailed, OSError):
+            log.exception("cannot store message %s from <%s>", queue_id, sender)
+            return reply(
+                "451 4.3.0",
+                "Lỗi tạm thời khi lưu thư, hãy gửi lại sau",
+                "Temporary failure storing the message, try again later",
+                utf8=utf8,
+            )
+        if outcome.refused and not outcome.delivered and not outcome.queued:
+            if "quota" in outcome.refused.values():
+                return reply("552 5.2.2", "Hộp thư người nhận đã đầy", "Mailbox full", utf8=utf8)
+            return reply(
+                "550 5.2.1", "Hộp thư người nhận đã ngừng hoạt động", "Mailbox disabled", utf8=utf8
+            )
+        if outcome.refused:
+            log.warning(
+                "message %s from <%s> not delivered to %s: %s",
+                queue_id,
+                sender,
+                [envelope.local[b] for b in outcome.refused],
+                sorted(set(outcome.refused.values())),
+            )
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def _too_big(self, utf8: bool) -> str:
+        limit = self.cfg.smtp.max_message_bytes // MB
+        return reply(
+            "552 5.3.4",
+            f"Thư vượt quá kích thước cho phép ({limit} MB)",
+            f"Message size exceeds fixed maximum message size ({limit} MB)",
+            utf8=utf8,
+        )
+
+
+def _account(session: Session) -> Account | None:
+    data = session.auth_data
+    return data if session.authenticated and isinstance(data, Account) else None
+
+
+def _tls_details(tls: Any) -> tuple[str, str, int] | None:
+    if tls is None:
+        return None
+    cipher = tls.cipher()
+    if not cipher:
+        return None
+    name, version, bits = cipher
+    return str(version), str(name), int(bits)

@@ -1,0 +1,209 @@
+"""aiosmtpd's SMTP protocol, tightened where a public MX and submission server need it:
+DATA that ends only at <CR><LF>.<CR><LF>, connection limits per client address,
+enhanced status codes on every reply, implicit TLS counted as secured."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections import Counter
+from ipaddress import ip_address
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope
+
+from govmail.config import MB, SmtpLimits
+from govmail.smtp.replies import reply, with_enhanced_code
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+# A command line is refused past 512 octets (RFC 5321 plus extensions); this only bounds
+# how much of one line is buffered before that refusal.
+_READ_LIMIT = 64 * 1024
+
+
+class GovEnvelope(Envelope):
+    """aiosmtpd's envelope plus what RCPT decided, so DATA needs no second lookup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local: dict[int, str] = {}  # mailbox id → the address it was reached by
+        self.remote: list[str] = []
+        self.declared_size = 0
+
+
+class GovSMTP(SMTP):
+    """One SMTP connection. ``connections`` counts open connections per client address
+    across every SMTP listener of the process."""
+
+    line_length_limit = _READ_LIMIT
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        limits: SmtpLimits,
+        connections: Counter[str],
+        hostname: str,
+        tls_context: ssl.SSLContext | None,
+        implicit_tls: bool = False,
+    ) -> None:
+        super().__init__(
+            handler,
+            data_size_limit=None,  # SIZE is advertised and enforced here (552 5.3.4)
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="ESMTP govmail",
+            tls_context=None if implicit_tls else tls_context,
+            timeout=limits.timeout_s,
+            auth_require_tls=False,  # decided per connection: TLS or loopback (see handler)
+        )
+        self.limits = limits
+        self.connections = connections
+        self.implicit_tls = implicit_tls
+        self.client_ip = ""
+        self._counted = False
+        self._refused = False
+        self._bare_replies = False
+
+    # --- connection -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # not the STARTTLS re-entry
+            peer = transport.get_extra_info("peername")
+            self.client_ip = str(peer[0]) if peer else ""
+            if self.connections[self.client_ip] >= self.limits.max_connections_per_ip:
+                self._refused = True
+                line = reply(
+                    "421 4.7.0",
+                    "Quá nhiều kết nối từ địa chỉ này, hãy thử lại sau",
+                    "Too many connections from your address, try again later",
+                )
+                transport.write(line.encode() + b"\r\n")  # type: ignore[attr-defined]
+                transport.close()
+                return
+            self.connections[self.client_ip] += 1
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._counted:
+            self._counted = False
+            self.connections[self.client_ip] -= 1
+            if self.connections[self.client_ip] <= 0:
+                del self.connections[self.client_ip]
+        super().connection_lost(error)
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ip_address(self.client_ip.split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def tls_object(self) -> ssl.SSLObject | None:
+        if self.transport is None:
+            return None
+        found = self.transport.get_extra_info("ssl_object")
+        return found if isinstance(found, ssl.SSLObject | ssl.SSLSocket) else None  # type: ignore[return-value]
+
+    @property
+    def is_secured(self) -> bool:
+        """TLS (STARTTLS or implicit), or a loopback client, as Dovecot treats it."""
+        return self.tls_object is not None or self.is_loopback
+
+    # --- replies ----------------------------------------------------------------------
+
+    def _create_envelope(self) -> GovEnvelope:
+        return GovEnvelope()
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str) and not self._bare_replies:
+            status = with_enhanced_code(status)
+        await super().push(status)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._bare_replies = True  # EHLO keywords carry no status codes
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._bare_replies = False
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        self._bare_replies = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._bare_replies = False
+
+    # --- DATA ---------------------------------------------------------------------------
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        envelope = self.envelope
+        assert envelope is not None  # set by connection_made
+        if not envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = await self._read_data()
+        if content is None:
+            await self.push(
+                reply(
+                    "552 5.3.4",
+                    f"Thư vượt quá kích thước cho phép ({self.limits.max_message_bytes // MB} MB)",
+                    f"Message exceeds the size limit ({self.limits.max_message_bytes // MB} MB)",
+                    utf8=envelope.smtp_utf8,
+                )
+            )
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        envelope.content = envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push(status)
+
+    async def _read_data(self) -> bytes | None:
+        """The message up to <CR><LF>.<CR><LF>, dot-unstuffed, bare LF made CRLF; None
+        if it exceeded the size limit (the rest is read and dropped, so the session
+        stays in step). Nothing else ends DATA: not <LF>.<LF>, not <LF>.<CR><LF>, not
+        a bare CR, so no second message can be smuggled inside the first."""
+        reader = self._reader
+        limit = self.limits.max_message_bytes
+        data = bytearray()
+        size = 0
+        tail = b"\r\n"  # the line break before the first line of data
+        while True:
+            try:
+                piece = await reader.readuntil(b".\r\n")
+                found = True
+            except asyncio.LimitOverrunError as exc:
+                piece = await reader.read(exc.consumed)
+                found = False
+            except asyncio.IncompleteReadError:
+                # The client went away mid-message: nothing is stored.
+                raise ConnectionResetError from None
+            self._reset_timeout()
+            size += len(piece)
+            if size <= limit + 3:
+                data += piece
+            if found and (tail + piece)[-5:-3] == b"\r\n":
+                break
+            tail = (tail + piece)[-2:]
+        if size > limit + 3:
+            return None
+        del data[-3:]
+        if data.startswith(b"."):
+            del data[0]
+        content = bytes(data).replace(b"\r\n.", b"\r\n")
+        if content.count(b"\n") != content.count(b"\r\n"):
+            content = _BARE_LF.sub(b"\r\n", content)
+        return content

@@ -1,0 +1,90 @@
+"""Message blobs: immutable, content-addressed (SHA-256) bytes behind a small protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import Protocol
+
+
+class BlobStore(Protocol):
+    """Where message bytes live, one backend per engine (filesystem now; PostgreSQL or
+    S3-compatible for scale-out).
+
+    ``put`` returns the blob's key (the SHA-256 of ``data`` in hex) only once the bytes
+    are durable, so a caller may acknowledge a message after it; putting the same bytes
+    twice stores them once. ``get`` raises FileNotFoundError for an unknown key.
+    ``delete`` of an unknown key does nothing.
+    """
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+def blob_key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class FileBlobStore:
+    """Blobs as files ``<root>/ab/cd/<sha256>``, written to ``<root>/tmp`` first, fsynced,
+    then renamed into place and the directory fsynced: after ``put`` returns, a crash
+    or power loss cannot lose the blob, and a reader never sees half a file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / "tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
+            raise FileNotFoundError(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    def put(self, data: bytes) -> str:
+        key = blob_key(data)
+        final = self.path(key)
+        if final.exists():
+            return key
+        self._ensure_dir(final.parent)
+        tmp = self._tmp / f"{key}.{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        return key
+
+    def get(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory.is_dir():
+            return
+        # A new directory entry is durable only once its parent is fsynced too.
+        for level in (directory.parent, directory):
+            if not level.is_dir():
+                level.mkdir(exist_ok=True)
+                _fsync_dir(level.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

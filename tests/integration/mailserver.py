@@ -1,0 +1,156 @@
+"""A real ``govmail serve`` process on ephemeral loopback ports, and what its store holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import select
+import signal
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from govmail.config import load_config
+from govmail.directory.addresses import find_mailbox
+from govmail.mailstore.folders import list_folders
+from govmail.mailstore.reading import FolderMessage, folder_contents
+from govmail.store.blobs import FileBlobStore
+from govmail.store.database import Database
+
+LISTENERS = ("web", "smtp", "submission", "submissions")
+
+
+@dataclass
+class RunningServer:
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+    listening: dict[str, str]
+
+    def port(self, name: str) -> int:
+        return int(self.listening[name].rsplit(":", 1)[1].strip("/"))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self._close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._close()
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far."""
+        return (self.data_dir / "serve.log").read_text(encoding="utf-8", errors="replace")
+
+    def _close(self) -> None:
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def start_server(data_dir: Path) -> RunningServer:
+    """Start ``govmail serve`` and wait until it prints where it listens."""
+    args = [sys.executable, "-m", "govmail", "serve", "--data", str(data_dir), "--json"]
+    for name in LISTENERS:
+        args += [f"--{name}", "127.0.0.1:0"]
+    # stderr goes to a file: a pipe nobody reads would block a chatty server.
+    with (data_dir / "serve.log").open("ab") as log:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=os.environ.copy())
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    line = proc.stdout.readline() if ready else b""
+    if not line:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        log_text = (data_dir / "serve.log").read_text(encoding="utf-8", errors="replace")
+        raise RuntimeError(f"govmail serve did not start: {log_text}")
+    listening = json.loads(line)["listening"]
+    return RunningServer(proc, data_dir, {k: v.removeprefix("http://") for k, v in listening.items()})
+
+
+@contextmanager
+def served(data_dir: Path) -> Iterator[RunningServer]:
+    server = start_server(data_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def set_option(data_dir: Path, key: str, value: object) -> None:
+    """Change one ``key = value`` line of govmail.toml (keys used here are unique)."""
+    path = data_dir / "govmail.toml"
+    text = path.read_text(encoding="utf-8")
+    rendered = json.dumps(value)
+    new, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {rendered}", text)
+    if count != 1:
+        raise KeyError(key)
+    path.write_text(new, encoding="utf-8")
+
+
+def client_tls() -> ssl.SSLContext:
+    """Trust the self-signed certificate of a test installation."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def mailbox_messages(data_dir: Path, address: str, folder: str = "INBOX") -> list[tuple[FolderMessage, bytes]]:
+    """What the store holds in one folder of the mailbox at ``address``, with the bytes."""
+    cfg = load_config(data_dir)
+    blobs = FileBlobStore(cfg.blob_dir)
+
+    async def read() -> list[tuple[FolderMessage, bytes]]:
+        db = Database(cfg.effective_database_url)
+        try:
+            async with db.read() as conn:
+                box = await find_mailbox(conn, cfg, address)
+            found = await folder_contents(db, box.mailbox_id, folder)
+            return [(m, blobs.get(m.blob)) for m in found]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def mailbox_folders(data_dir: Path, address: str) -> list[dict[str, object]]:
+    """The folders of the mailbox at ``address`` (created on first use if missing)."""
+    cfg = load_config(data_dir)
+
+    async def read() -> list[dict[str, object]]:
+        db = Database(cfg.effective_database_url)
+        try:
+            async with db.write() as conn:
+                box = await find_mailbox(conn, cfg, address)
+                return await list_folders(conn, box.mailbox_id)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def db_scalar(data_dir: Path, sql: str) -> object:
+    """One value from the installation's database (for counts in assertions)."""
+    from sqlalchemy import text
+
+    async def read() -> object:
+        db = Database(load_config(data_dir).effective_database_url)
+        try:
+            async with db.read() as conn:
+                return await conn.scalar(text(sql))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
