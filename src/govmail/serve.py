@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import socket
 import sys
@@ -48,6 +49,12 @@ def run_server(cfg: Config, *, listen: dict[str, str | None], as_json: bool) -> 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         pass
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiosmtpd logs every connection, and warns on each login about an attribute it sets
+    # itself; its errors still show.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     where = {**cfg.listeners, **{k: v for k, v in listen.items() if v}}
     asyncio.run(_serve(cfg, where, as_json))
 

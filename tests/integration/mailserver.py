@@ -141,6 +141,21 @@ def mailbox_folders(data_dir: Path, address: str) -> list[dict[str, object]]:
     return asyncio.run(read())
 
 
+def db_execute(data_dir: Path, sql: str) -> None:
+    """Change the installation's database behind the server's back (to set up a case)."""
+    from sqlalchemy import text
+
+    async def write() -> None:
+        db = Database(load_config(data_dir).effective_database_url)
+        try:
+            async with db.write() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await db.dispose()
+
+    asyncio.run(write())
+
+
 def db_scalar(data_dir: Path, sql: str) -> object:
     """One value from the installation's database (for counts in assertions)."""
     from sqlalchemy import text

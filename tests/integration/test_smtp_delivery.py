@@ -13,6 +13,7 @@ from tests.integration.clihelp import add_official, cli
 from tests.integration.mailserver import (
     RunningServer,
     client_tls,
+    db_execute,
     db_scalar,
     mailbox_folders,
     mailbox_messages,
@@ -173,3 +174,27 @@ def test_bare_lf_is_stored_as_crlf(server: RunningServer) -> None:
     (_, raw), = mailbox_messages(server.data_dir, AN)
     assert raw.endswith(b"Subject: lf\r\nX-Line: 1\r\n\r\nbody line\r\nsecond\r\n")
     assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_recipient_over_quota_at_data_gets_a_bounce_not_silence(server: RunningServer) -> None:
+    # ltbinh's mailbox is 1 KB short of its quota: RCPT cannot know the size; DATA can.
+    set_used = (
+        "update mailboxes set used_bytes = quota_bytes - 1024 where id ="
+        " (select mailbox_id from addresses where local_part = 'ltbinh')"
+    )
+    db_execute(server.data_dir, set_used)
+    big = b"From: nvan@khanhhoa.gov.vn\r\nSubject: Tai lieu\r\n\r\n"
+    big += (b"y" * 998 + b"\r\n") * 12_000  # 12 MB: beyond the 10% grace of 100 MB
+    with submission(server) as client:
+        # No SIZE= in MAIL: RCPT cannot know the size (with SIZE it answers 452 4.2.2).
+        assert client.mail(AN)[0] == 250
+        assert client.rcpt(BINH)[0] == 250 and client.rcpt(TTR)[0] == 250
+        assert client.data(big)[0] == 250
+    assert mailbox_messages(server.data_dir, BINH) == []
+    assert len(mailbox_messages(server.data_dir, TTR)) == 1
+    (bounce, raw), = mailbox_messages(server.data_dir, AN)
+    assert raw.startswith(b"Return-Path: <>\r\n")
+    assert b"Content-Type: message/delivery-status" in raw
+    assert b"Final-Recipient: rfc822; ltbinh@khanhhoa.gov.vn" in raw and b"Status: 5.2.2" in raw
+    assert b"Subject: Tai lieu" in raw  # the original's headers come back, not its body
+    assert raw.count(b"y" * 998) == 0

@@ -4,11 +4,13 @@ message durably, and delivering it (locally, to Sent, to the outbound queue)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from govmail.config import Config
+from govmail.core.dsn import FailedRecipient, build_dsn
 from govmail.core.mime import analyze_message
 from govmail.mailstore.delivery import Delivery, GroupCommit, Outcome, StoredMessage
-from govmail.mailstore.recipients import LocalRecipient, find_local_recipient
+from govmail.mailstore.recipients import LocalRecipient, find_local_recipient, is_local_domain
 from govmail.store.blobs import BlobStore
 from govmail.store.database import Database
 
@@ -37,6 +39,27 @@ class MailStore:
     async def deliver(self, delivery: Delivery) -> Outcome:
         """Make the message visible everywhere it goes; returns after the commit."""
         return await self.commits.deliver(delivery)
+
+    async def bounce(self, sender: str, failed: list[FailedRecipient], original: bytes) -> None:
+        """Tell ``sender`` (never the null sender) that ``failed`` did not get ``original``:
+        a DSN into a local sender's INBOX, or into the outbound queue for a remote one."""
+        if not sender:
+            return
+        report = build_dsn(
+            reporting_host=self.cfg.hostname,
+            sender=sender,
+            failed=failed,
+            original=original,
+            at=datetime.now().astimezone(),
+        )
+        stored = await self.store(b"Return-Path: <>\r\n" + report)
+        local, _, domain = sender.rpartition("@")
+        if is_local_domain(self.cfg, domain):
+            found = await self.find_recipient(local)
+            if found is not None and found.status == "active":
+                await self.deliver(Delivery(message=stored, sender="", inbox=[found.mailbox_id]))
+            return
+        await self.deliver(Delivery(message=stored, sender="", outbound=[sender]))
 
     async def close(self) -> None:
         await self.commits.close()

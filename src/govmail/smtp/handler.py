@@ -13,6 +13,7 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, AuthResult, Session
 
 from govmail.config import MB, Config
+from govmail.core.dsn import FailedRecipient
 from govmail.core.mime import header_addresses
 from govmail.directory.accounts import Account, Authenticator, AuthStatus
 from govmail.mailstore.delivery import Delivery, DeliveryFailed
@@ -306,13 +307,16 @@ class MailHandler:
                 "550 5.2.1", "Hộp thư người nhận đã ngừng hoạt động", "Mailbox disabled", utf8=utf8
             )
         if outcome.refused:
-            log.warning(
-                "message %s from <%s> not delivered to %s: %s",
-                queue_id,
-                sender,
-                [envelope.local[b] for b in outcome.refused],
-                sorted(set(outcome.refused.values())),
-            )
+            # Accepted for the others: a 5xx now would make the client resend to all.
+            # The sender learns of the rest from a bounce, as with Postfix + Dovecot LMTP.
+            failed = [
+                _failed_recipient(envelope.local[box], why) for box, why in outcome.refused.items()
+            ]
+            log.warning("message %s from <%s> not delivered to %s", queue_id, sender, failed)
+            try:
+                await self.store.bounce(sender, failed, raw)
+            except (DeliveryFailed, OSError):
+                log.exception("cannot bounce message %s to <%s>", queue_id, sender)
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
     def _too_big(self, utf8: bool) -> str:
@@ -323,6 +327,20 @@ class MailHandler:
             f"Message size exceeds fixed maximum message size ({limit} MB)",
             utf8=utf8,
         )
+
+
+def _failed_recipient(address: str, why: str) -> FailedRecipient:
+    if why == "quota":
+        return FailedRecipient(
+            address, "5.2.2", "smtp; 552 5.2.2 Mailbox full", "Hộp thư đã đầy", "Mailbox full"
+        )
+    return FailedRecipient(
+        address,
+        "5.2.1",
+        "smtp; 550 5.2.1 Mailbox disabled",
+        "Hộp thư đã ngừng hoạt động",
+        "Mailbox disabled",
+    )
 
 
 def _account(session: Session) -> Account | None:
