@@ -57,6 +57,8 @@ class Config:
     domain: str = "khanhhoa.gov.vn"
     alias_domains: tuple[str, ...] = ()
     hostname: str = "mail.khanhhoa.gov.vn"
+    # The mailbox that receives postmaster@ and abuse@ (RFC 5321 §4.5.1, RFC 2142).
+    postmaster: str = ""
     database_url: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -132,6 +134,7 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             domain=str(mail.get("domain", Config.domain)).lower(),
             alias_domains=tuple(str(d).lower() for d in mail.get("alias_domains", [])),
             hostname=str(mail.get("hostname", f"mail.{mail.get('domain', Config.domain)}")),
+            postmaster=str(mail.get("postmaster", "")).lower(),
             database_url=str(raw.get("database", {}).get("url", "")),
             tls_cert=data_path(tls.get("cert")),
             tls_key=data_path(tls.get("key")),
@@ -167,7 +170,7 @@ def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
     return kind(**options)
 
 
-def render_config(domain: str) -> str:
+def render_config(domain: str, *, postmaster: str = "") -> str:
     """The commented govmail.toml that ``govmail init`` writes."""
     listen = "\n".join(f'{name} = "{addr}"' for name, addr in DEV_LISTENERS.items())
     reserved = ", ".join(f'"{r}"' for r in sorted(DEFAULT_RESERVED))
@@ -180,6 +183,9 @@ alias_domains = []
 hostname = "mail.{domain}"
 # Local parts nobody may take (RFC 2142 role addresses and the system's own).
 reserved = [{reserved}]
+# The mailbox (address or local part) that receives mail to postmaster@ and abuse@,
+# which every mail domain must accept (RFC 5321, RFC 2142). Usually the centre's.
+postmaster = "{postmaster}"
 
 [database]
 # Empty: SQLite in this directory. For PostgreSQL, e.g.

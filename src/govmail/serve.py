@@ -98,6 +98,10 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     smtp_servers: list[asyncio.Server] = []
     try:
         await prepare_database(db, cfg)
+        if not cfg.postmaster:
+            logging.getLogger("govmail").warning(
+                "[mail] postmaster is not set: mail to postmaster@%s is refused", cfg.domain
+            )
         smtp_servers = await start_smtp(cfg, store, Authenticator(db, cfg), sockets, tls)
         server = _WebServer(
             uvicorn.Config(

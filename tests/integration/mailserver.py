@@ -58,11 +58,12 @@ class RunningServer:
             self.proc.stdout.close()
 
 
-def start_server(data_dir: Path) -> RunningServer:
-    """Start ``govmail serve`` and wait until it prints where it listens."""
+def start_server(data_dir: Path, host: str = "127.0.0.1") -> RunningServer:
+    """Start ``govmail serve`` with every listener on ``host`` (an ephemeral port each)
+    and wait until it prints where it listens."""
     args = [sys.executable, "-m", "govmail", "serve", "--data", str(data_dir), "--json"]
     for name in LISTENERS:
-        args += [f"--{name}", "127.0.0.1:0"]
+        args += [f"--{name}", f"{host}:0"]
     # stderr goes to a file: a pipe nobody reads would block a chatty server.
     with (data_dir / "serve.log").open("ab") as log:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=os.environ.copy())
@@ -80,8 +81,8 @@ def start_server(data_dir: Path) -> RunningServer:
 
 
 @contextmanager
-def served(data_dir: Path) -> Iterator[RunningServer]:
-    server = start_server(data_dir)
+def served(data_dir: Path, host: str = "127.0.0.1") -> Iterator[RunningServer]:
+    server = start_server(data_dir, host)
     try:
         yield server
     finally:

@@ -18,6 +18,7 @@ from tests.integration.mailserver import (
     mailbox_folders,
     mailbox_messages,
     served,
+    set_option,
 )
 
 DOMAIN = "khanhhoa.gov.vn"
@@ -198,3 +199,15 @@ def test_recipient_over_quota_at_data_gets_a_bounce_not_silence(server: RunningS
     assert b"Final-Recipient: rfc822; ltbinh@khanhhoa.gov.vn" in raw and b"Status: 5.2.2" in raw
     assert b"Subject: Tai lieu" in raw  # the original's headers come back, not its body
     assert raw.count(b"y" * 998) == 0
+
+
+def test_postmaster_and_abuse_reach_the_configured_mailbox(province: Path) -> None:
+    with served(province) as server, mx(server) as client:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("a@example.org", [f"postmaster@{DOMAIN}"], b"Subject: x\r\n\r\nx\r\n")
+    set_option(province, "postmaster", "ttr")
+    with served(province) as server, mx(server) as client:
+        # RFC 5321 §4.5.1: "postmaster" without a domain must be accepted too.
+        for rcpt in ("Postmaster", f"postmaster@{DOMAIN}", f"abuse@{DOMAIN}"):
+            assert client.sendmail("a@example.org", [rcpt], b"Subject: x\r\n\r\nx\r\n") == {}
+    assert len(mailbox_messages(province, TTR)) == 3

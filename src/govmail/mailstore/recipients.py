@@ -24,9 +24,21 @@ def is_local_domain(cfg: Config, domain: str) -> bool:
     return domain == cfg.domain or domain in cfg.alias_domains
 
 
+# Role addresses every mail domain must accept, delivered to [mail] postmaster.
+ROLE_ADDRESSES = frozenset({"postmaster", "abuse"})
+
+
 async def find_local_recipient(db: Database, cfg: Config, local_part: str) -> LocalRecipient | None:
     """The mailbox that ``local_part`` (at our domain or an alias domain) names, whatever
-    its status; None when no mailbox has that address (reserved names included)."""
+    its status; None when no mailbox has that address (other reserved names included).
+    postmaster and abuse reach the configured postmaster mailbox."""
+    found = await _by_local_part(db, cfg, local_part.lower())
+    if found is None and local_part.lower() in ROLE_ADDRESSES and cfg.postmaster:
+        found = await _by_local_part(db, cfg, cfg.postmaster.partition("@")[0])
+    return found
+
+
+async def _by_local_part(db: Database, cfg: Config, local_part: str) -> LocalRecipient | None:
     async with db.read() as conn:
         row = (
             await conn.execute(

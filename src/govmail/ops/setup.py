@@ -99,7 +99,8 @@ async def init_data_dir(data_dir: Path, *, domain: str, demo: bool) -> InitResul
             f"{data_dir} đã được khởi tạo (có {CONFIG_FILE}); không ghi đè.",
             f"{data_dir} is already initialised ({CONFIG_FILE} exists); not overwriting.",
         )
-    text = render_config(domain)
+    # The demo's centre sits in the Department of Information and Communications.
+    text = render_config(domain, postmaster="stttt" if demo else "")
     cfg = config_from_text(data_dir, text)
     if cfg.tls_cert is None or cfg.tls_key is None:  # render_config always sets both
         raise InvalidInput("Cấu hình mẫu thiếu [tls].", "The config template lacks [tls].")

@@ -16,7 +16,7 @@ from govmail.config import MB, Config
 from govmail.core.dsn import FailedRecipient
 from govmail.core.mime import header_addresses
 from govmail.directory.accounts import Account, Authenticator, AuthStatus
-from govmail.mailstore.delivery import Delivery, DeliveryFailed
+from govmail.mailstore.delivery import Delivery, DeliveryFailed, quota_allows
 from govmail.mailstore.recipients import is_local_domain
 from govmail.mailstore.service import MailStore
 from govmail.smtp.headers import missing_headers, new_queue_id, protocol_name, received_header
@@ -193,6 +193,8 @@ class MailHandler:
         utf8 = envelope.smtp_utf8
         if len(envelope.rcpt_tos) >= self.cfg.smtp.max_recipients:
             return reply("452 4.5.3", "Quá nhiều người nhận", "Too many recipients", utf8=utf8)
+        if address.lower() == "postmaster":  # the one address valid without a domain
+            address = f"postmaster@{self.cfg.domain}"
         local, at, domain = address.rpartition("@")
         if not at or not local or not domain:
             return reply(
@@ -228,10 +230,7 @@ class MailHandler:
                 f"<{address}>: Mailbox disabled",
                 utf8=utf8,
             )
-        if found.used_bytes >= found.quota_bytes or (
-            envelope.declared_size
-            and found.used_bytes + envelope.declared_size > found.quota_bytes * 1.1
-        ):
+        if not quota_allows(found.used_bytes, found.quota_bytes, envelope.declared_size):
             return reply(
                 "452 4.2.2",
                 f"Hộp thư <{address}> đã đầy",
