@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from govmail.config import load_config
@@ -133,9 +134,9 @@ def mailbox_folders(data_dir: Path, address: str) -> list[dict[str, object]]:
     async def read() -> list[dict[str, object]]:
         db = Database(cfg.effective_database_url)
         try:
-            async with db.write() as conn:
+            async with db.read() as conn:
                 box = await find_mailbox(conn, cfg, address)
-                return await list_folders(conn, box.mailbox_id)
+            return await db.run(partial(list_folders, mailbox_id=box.mailbox_id), write=True)
         finally:
             await db.dispose()
 

@@ -9,13 +9,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from govmail.core.mime import MessageSummary
-from govmail.mailstore.folders import lock_folders
+from govmail.mailstore.folders import lock_mailboxes
 from govmail.store.audit import now
 from govmail.store.database import Database
 from govmail.store.schema import folder_messages, folders, mailboxes, messages, outbound_queue
@@ -98,8 +97,7 @@ class GroupCommit:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
             try:
-                async with self.db.write() as conn:
-                    outcomes = await deliver_batch(conn, [d for d, _ in batch])
+                outcomes = await self._commit([d for d, _ in batch])
             except Exception:
                 if len(batch) == 1:
                     delivery, future = batch[0]
@@ -121,8 +119,7 @@ class GroupCommit:
         for _ in range(count):
             delivery, future = self._pending.pop(0)
             try:
-                async with self.db.write() as conn:
-                    (outcome,) = await deliver_batch(conn, [delivery])
+                (outcome,) = await self._commit([delivery])
             except Exception:
                 log.exception("delivery from %s failed", delivery.sender)
                 if not future.done():
@@ -131,35 +128,25 @@ class GroupCommit:
                 if not future.done():
                     future.set_result(outcome)
 
+    async def _commit(self, deliveries: list[Delivery]) -> list[Outcome]:
+        return await self.db.run(partial(deliver_batch, batch=deliveries), write=True)
+
 
 class DeliveryFailed(Exception):
     """The store could not take the message; the SMTP client is told to retry later."""
 
 
-async def deliver_batch(conn: AsyncConnection, batch: Sequence[Delivery]) -> list[Outcome]:
+def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
     """Make every delivery of ``batch`` visible in one transaction (the caller's)."""
     at = now()
-    message_ids = await _message_rows(conn, [d.message for d in batch], at)
+    message_ids = _message_rows(conn, [d.message for d in batch], at)
 
-    # Lock what the batch changes: mailboxes (quota) then folders (UID counters).
-    inbox_boxes = {box for d in batch for box in d.inbox}
-    sent_boxes = {d.sent_copy for d in batch if d.sent_copy is not None}
-    boxes = sorted(inbox_boxes | sent_boxes)
-    quota: dict[int, list[int]] = {}
-    active: set[int] = set()
-    if boxes:
-        for row in await conn.execute(
-            select(
-                mailboxes.c.id, mailboxes.c.status, mailboxes.c.quota_bytes, mailboxes.c.used_bytes
-            )
-            .where(mailboxes.c.id.in_(boxes))
-            .order_by(mailboxes.c.id)
-            .with_for_update()
-        ):
-            quota[row.id] = [row.quota_bytes, row.used_bytes]
-            if row.status == "active":
-                active.add(row.id)
-    targets = await lock_folders(conn, boxes, [INBOX, SENT]) if boxes else {}
+    # Lock what the batch changes: the mailboxes (quota) with their folders (UIDs).
+    boxes = {box for d in batch for box in d.inbox}
+    boxes.update(d.sent_copy for d in batch if d.sent_copy is not None)
+    states, targets = lock_mailboxes(conn, boxes, [INBOX, SENT])
+    quota = {box: [state.quota_bytes, state.used_bytes] for box, state in states.items()}
+    active = {box for box, state in states.items() if state.status == "active"}
     uidnext_before = {f.id: f.uidnext for f in targets.values()}
 
     rows: list[dict[str, object]] = []
@@ -174,10 +161,10 @@ async def deliver_batch(conn: AsyncConnection, batch: Sequence[Delivery]) -> lis
         if delivery.sent_copy is not None:
             places.append((delivery.sent_copy, SENT))
         for box, folder_name in places:
-            limit, used = quota[box]
             if box not in active:
                 outcome.refused[box] = "inactive"
                 continue
+            limit, used = quota[box]
             if not quota_allows(used, limit, size):
                 if folder_name == INBOX:
                     outcome.refused[box] = "quota"
@@ -219,12 +206,10 @@ async def deliver_batch(conn: AsyncConnection, batch: Sequence[Delivery]) -> lis
         outcomes.append(outcome)
 
     if rows:
-        await conn.execute(insert(folder_messages), rows)
+        conn.execute(_INSERT_FOLDER_MESSAGES, rows)
         changed = [f for f in targets.values() if f.uidnext != uidnext_before[f.id]]
-        await conn.execute(
-            update(folders)
-            .where(folders.c.id == bindparam("f_id"))
-            .values(uidnext=bindparam("f_uidnext"), highest_modseq=bindparam("f_modseq")),
+        conn.execute(
+            _UPDATE_FOLDER,
             [{"f_id": f.id, "f_uidnext": f.uidnext, "f_modseq": f.highest_modseq} for f in changed],
         )
         grown = [
@@ -233,58 +218,58 @@ async def deliver_batch(conn: AsyncConnection, batch: Sequence[Delivery]) -> lis
             if q[1] != used_before[box]
         ]
         if grown:
-            await conn.execute(
-                update(mailboxes)
-                .where(mailboxes.c.id == bindparam("m_id"))
-                .values(used_bytes=mailboxes.c.used_bytes + bindparam("m_delta")),
-                grown,
-            )
+            conn.execute(_GROW_MAILBOX, grown)
     if queue_rows:
-        await conn.execute(insert(outbound_queue), queue_rows)
+        conn.execute(_INSERT_QUEUE, queue_rows)
     return outcomes
 
 
-async def _message_rows(
-    conn: AsyncConnection, stored: Sequence[StoredMessage], at: datetime
+# Built once: SQLAlchemy then reuses their compiled form (a delivery runs these for
+# every message; building and compiling them each time cost more than running them).
+_FIND_MESSAGES = select(messages.c.blob, messages.c.id).where(
+    messages.c.blob.in_(bindparam("blobs", expanding=True))
+)
+_INSERT_MESSAGE = insert(messages).returning(messages.c.blob, messages.c.id)
+_INSERT_FOLDER_MESSAGES = insert(folder_messages)
+_UPDATE_FOLDER = (
+    update(folders)
+    .where(folders.c.id == bindparam("f_id"))
+    .values(uidnext=bindparam("f_uidnext"), highest_modseq=bindparam("f_modseq"))
+)
+_GROW_MAILBOX = (
+    update(mailboxes)
+    .where(mailboxes.c.id == bindparam("m_id"))
+    .values(used_bytes=mailboxes.c.used_bytes + bindparam("m_delta"))
+)
+_INSERT_QUEUE = insert(outbound_queue)
+
+
+def _message_rows(
+    conn: Connection, stored: Sequence[StoredMessage], at: datetime
 ) -> dict[str, int]:
-    """The messages rows for these blobs, inserting the ones not seen before."""
+    """The messages rows for these blobs, inserting the ones not seen before. (Two nodes
+    inserting the same new blob at once: one transaction fails on the unique blob, and
+    its deliveries are retried, finding the row.)"""
     distinct = {m.blob: m for m in stored}
-    keys = list(distinct)
-    found = {
-        r.blob: r.id
-        for r in await conn.execute(
-            select(messages.c.blob, messages.c.id).where(messages.c.blob.in_(keys))
-        )
-    }
-    new = [
-        {
-            "blob": m.blob,
-            "size": m.size,
-            "subject": m.summary.subject,
-            "from_display": m.summary.from_display,
-            "message_id_header": m.summary.message_id,
-            "sent_date": m.summary.date,
-            "has_attachments": m.summary.has_attachments,
-            "envelope": m.summary.envelope,
-            "structure": m.summary.structure,
-            "search_text": m.summary.search_text,
-            "created_at": at,
-        }
-        for key, m in distinct.items()
-        if key not in found
-    ]
-    if new:
-        dialect = conn.dialect.name
-        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(messages)
-        await conn.execute(upsert.on_conflict_do_nothing(index_elements=["blob"]), new)
-        found.update(
+    found = {r.blob: r.id for r in conn.execute(_FIND_MESSAGES, {"blobs": list(distinct)})}
+    for key, m in distinct.items():
+        if key in found:
+            continue
+        row = conn.execute(
+            _INSERT_MESSAGE,
             {
-                r.blob: r.id
-                for r in await conn.execute(
-                    select(messages.c.blob, messages.c.id).where(
-                        messages.c.blob.in_([row["blob"] for row in new])
-                    )
-                )
-            }
-        )
+                "blob": m.blob,
+                "size": m.size,
+                "subject": m.summary.subject,
+                "from_display": m.summary.from_display,
+                "message_id_header": m.summary.message_id,
+                "sent_date": m.summary.date,
+                "has_attachments": m.summary.has_attachments,
+                "envelope": m.summary.envelope,
+                "structure": m.summary.structure,
+                "search_text": m.summary.search_text,
+                "created_at": at,
+            },
+        ).one()
+        found[row.blob] = row.id
     return found

@@ -1,4 +1,8 @@
-"""A mailbox's folders: the five every mailbox has (with RFC 6154 roles) and their counters."""
+"""A mailbox's folders: the five every mailbox has (with RFC 6154 roles) and their counters.
+
+These functions take a synchronous Connection: they run inside ``Database.run``
+transactions (one hop to SQLite's worker thread), or through ``AsyncConnection.run_sync``.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, insert, select
 
 from govmail.store.audit import now
-from govmail.store.schema import folders
+from govmail.store.schema import folders, mailboxes
 
 # Name → SPECIAL-USE role. English names, as Thunderbird, Outlook and phones expect them
 # on the wire; the webmail shows Vietnamese labels for the roles.
@@ -25,7 +28,7 @@ DEFAULT_FOLDERS: dict[str, str | None] = {
 
 @dataclass
 class FolderCounters:
-    """A folder's row as delivery needs it (locked for the transaction on PostgreSQL)."""
+    """A folder's counters as delivery changes them (locked for the transaction)."""
 
     id: int
     mailbox_id: int
@@ -34,13 +37,23 @@ class FolderCounters:
     highest_modseq: int
 
 
+@dataclass
+class MailboxState:
+    """A mailbox's status and quota counters, locked for the transaction."""
+
+    id: int
+    status: str
+    quota_bytes: int
+    used_bytes: int
+
+
 def new_uidvalidity() -> int:
     """Seconds since the epoch, as Dovecot does: a folder deleted and created again
     gets a larger value, so clients drop their cached UIDs (fits 32 bits until 2106)."""
     return int(time.time())
 
 
-async def ensure_default_folders(conn: AsyncConnection, mailbox_ids: Iterable[int]) -> None:
+def ensure_default_folders(conn: Connection, mailbox_ids: Iterable[int]) -> None:
     """Create whichever of the default folders the mailboxes lack (a mailbox gets them on
     first use, whichever path created it: CLI, import or console)."""
     wanted = sorted(set(mailbox_ids))
@@ -48,7 +61,7 @@ async def ensure_default_folders(conn: AsyncConnection, mailbox_ids: Iterable[in
         return
     have = {
         (row.mailbox_id, row.name)
-        for row in await conn.execute(
+        for row in conn.execute(
             select(folders.c.mailbox_id, folders.c.name).where(
                 folders.c.mailbox_id.in_(wanted), folders.c.name.in_(list(DEFAULT_FOLDERS))
             )
@@ -72,40 +85,63 @@ async def ensure_default_folders(conn: AsyncConnection, mailbox_ids: Iterable[in
         if (box, name) not in have
     ]
     if rows:
-        await conn.execute(insert(folders), rows)
+        conn.execute(insert(folders), rows)
 
 
-async def lock_folders(
-    conn: AsyncConnection, mailbox_ids: Iterable[int], names: Iterable[str]
-) -> dict[tuple[int, str], FolderCounters]:
-    """The named folders of the mailboxes, locked until the transaction ends (PostgreSQL
-    ``FOR UPDATE`` in id order, so concurrent writers never deadlock; SQLite's write
-    transaction is exclusive already). Creates missing default folders first."""
+_LOCK_MAILBOXES = (
+    select(
+        mailboxes.c.id,
+        mailboxes.c.status,
+        mailboxes.c.quota_bytes,
+        mailboxes.c.used_bytes,
+        folders.c.id.label("folder_id"),
+        folders.c.name,
+        folders.c.uidnext,
+        folders.c.highest_modseq,
+    )
+    .join(folders, folders.c.mailbox_id == mailboxes.c.id)
+    .where(
+        mailboxes.c.id.in_(bindparam("boxes", expanding=True)),
+        folders.c.name.in_(bindparam("names", expanding=True)),
+    )
+    .order_by(mailboxes.c.id, folders.c.id)
+    .with_for_update()
+)
+
+
+def lock_mailboxes(
+    conn: Connection, mailbox_ids: Iterable[int], names: Iterable[str]
+) -> tuple[dict[int, MailboxState], dict[tuple[int, str], FolderCounters]]:
+    """The mailboxes and their named folders, locked until the transaction ends
+    (PostgreSQL ``FOR UPDATE``, rows in id order so concurrent writers never deadlock;
+    SQLite's write transaction is exclusive already). Creates missing default folders.
+
+    Whoever changes a folder's counters holds this lock on its mailbox first.
+    """
     boxes = sorted(set(mailbox_ids))
     wanted = sorted(set(names))
-    query = (
-        select(
-            folders.c.id,
-            folders.c.mailbox_id,
-            folders.c.name,
-            folders.c.uidnext,
-            folders.c.highest_modseq,
+    if not boxes:
+        return {}, {}
+    params = {"boxes": boxes, "names": wanted}
+    rows = conn.execute(_LOCK_MAILBOXES, params).all()
+    if len(rows) < len(boxes) * len(wanted):
+        ensure_default_folders(conn, boxes)
+        rows = conn.execute(_LOCK_MAILBOXES, params).all()
+    states: dict[int, MailboxState] = {}
+    counters: dict[tuple[int, str], FolderCounters] = {}
+    for r in rows:
+        states.setdefault(r.id, MailboxState(r.id, r.status, r.quota_bytes, r.used_bytes))
+        counters[(r.id, r.name)] = FolderCounters(
+            r.folder_id, r.id, r.name, r.uidnext, r.highest_modseq
         )
-        .where(folders.c.mailbox_id.in_(boxes), folders.c.name.in_(wanted))
-        .order_by(folders.c.id)
-        .with_for_update()
-    )
-    found = {(r.mailbox_id, r.name): FolderCounters(*r) for r in await conn.execute(query)}
-    if len(found) < len(boxes) * len(wanted):
-        await ensure_default_folders(conn, boxes)
-        found = {(r.mailbox_id, r.name): FolderCounters(*r) for r in await conn.execute(query)}
-    return found
+    return states, counters
 
 
-async def list_folders(conn: AsyncConnection, mailbox_id: int) -> list[dict[str, object]]:
-    """Every folder of a mailbox with its counters, default folders first."""
-    await ensure_default_folders(conn, [mailbox_id])
-    rows = await conn.execute(
+def list_folders(conn: Connection, mailbox_id: int) -> list[dict[str, object]]:
+    """Every folder of a mailbox with its counters, default folders first (creates the
+    default ones if missing, so run it in a write transaction)."""
+    ensure_default_folders(conn, [mailbox_id])
+    rows = conn.execute(
         select(
             folders.c.id,
             folders.c.name,
@@ -113,15 +149,12 @@ async def list_folders(conn: AsyncConnection, mailbox_id: int) -> list[dict[str,
             folders.c.uidvalidity,
             folders.c.uidnext,
             folders.c.highest_modseq,
-        )
-        .where(folders.c.mailbox_id == mailbox_id)
-        .order_by(folders.c.name)
+        ).where(folders.c.mailbox_id == mailbox_id)
     )
     order = list(DEFAULT_FOLDERS)
-    return sorted(
-        (dict(r._mapping) for r in rows),
-        key=lambda f: (
-            order.index(str(f["name"])) if f["name"] in order else len(order),
-            f["name"],
-        ),
-    )
+
+    def rank(folder: dict[str, object]) -> tuple[int, str]:
+        name = str(folder["name"])
+        return (order.index(name) if name in order else len(order), name)
+
+    return sorted((dict(r._mapping) for r in rows), key=rank)

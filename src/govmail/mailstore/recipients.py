@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 
 from govmail.config import Config
 from govmail.store.database import Database
@@ -38,20 +38,20 @@ async def find_local_recipient(db: Database, cfg: Config, local_part: str) -> Lo
     return found
 
 
+_BY_LOCAL_PART = (
+    select(mailboxes.c.id, mailboxes.c.status, mailboxes.c.quota_bytes, mailboxes.c.used_bytes)
+    .select_from(addresses)
+    .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
+    .join(domains, domains.c.id == addresses.c.domain_id)
+    .where(domains.c.name == bindparam("domain"), addresses.c.local_part == bindparam("local"))
+)
+
+
 async def _by_local_part(db: Database, cfg: Config, local_part: str) -> LocalRecipient | None:
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(
-                    mailboxes.c.id,
-                    mailboxes.c.status,
-                    mailboxes.c.quota_bytes,
-                    mailboxes.c.used_bytes,
-                )
-                .select_from(addresses)
-                .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
-                .join(domains, domains.c.id == addresses.c.domain_id)
-                .where(domains.c.name == cfg.domain, addresses.c.local_part == local_part.lower())
-            )
-        ).first()
-    return None if row is None else LocalRecipient(*row)
+    params = {"domain": cfg.domain, "local": local_part}
+
+    def lookup(conn: Connection) -> LocalRecipient | None:
+        row = conn.execute(_BY_LOCAL_PART, params).first()
+        return None if row is None else LocalRecipient(*row)
+
+    return await db.run(lookup, write=False)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from govmail.core.errors import GovmailError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 _WRITE = "govmail_write"
 
 
@@ -39,8 +42,49 @@ class Database:
         else:
             engine_options.setdefault("pool_pre_ping", True)
         self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
+        self._sync_engine: Engine | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._writer: ThreadPoolExecutor | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine.sync_engine)
+
+    async def run(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run ``work`` (synchronous SQLAlchemy Core on the Connection it is given) as one
+        transaction, committed when it returns, rolled back if it raises.
+
+        For the hot paths (RCPT lookups, delivery). On SQLite the whole transaction runs
+        on a worker thread in one hop, instead of one thread hop per statement through
+        aiosqlite (a delivery's ten statements cost 8 ms that way, 1 ms this way); writes
+        go to a single writer thread, as SQLite has one writer anyway. On PostgreSQL it
+        runs on the async engine (``run_sync``), each statement a round trip.
+        """
+        if not self.is_sqlite:
+            async with self.write() if write else self.read() as conn:
+                return await conn.run_sync(work)
+        if self._sync_engine is None:
+            self._start_sqlite_threads()
+        executor = self._writer if write else self._readers
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, self._sqlite_transaction, work, write
+        )
+
+    def _start_sqlite_threads(self) -> None:
+        url = self.url.set(drivername="sqlite")
+        self._sync_engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8
+        )
+        _configure_sqlite(self._sync_engine)
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="sqlite-read")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+
+    def _sqlite_transaction(self, work: Callable[[Connection], T], write: bool) -> T:
+        engine = self._sync_engine
+        if engine is None:
+            raise RuntimeError("the SQLite worker threads are not started")
+        with engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: write})
+            with conn.begin():
+                return work(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -104,6 +148,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        for executor in (self._readers, self._writer):
+            if executor is not None:
+                executor.shutdown(wait=True)
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
 
 
 class SchemaNotReady(GovmailError):
@@ -151,8 +200,8 @@ def _upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours (see Database).
         dbapi_conn.isolation_level = None
@@ -164,7 +213,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout = 30000")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
