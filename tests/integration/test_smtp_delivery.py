@@ -30,7 +30,9 @@ PASSWORD = "12345678"
 
 @pytest.fixture
 def province(data_dir: Path) -> Path:
-    assert cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
+    assert (
+        cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
+    )
     assert add_official(data_dir, "Nguyễn Văn An").exit_code == 0
     assert add_official(data_dir, "Lê Thị Bình").exit_code == 0
     return data_dir
@@ -63,15 +65,18 @@ def test_mx_delivers_to_the_inbox_with_trace_headers(server: RunningServer) -> N
     with mx(server) as client:
         refused = client.sendmail("citizen@example.org", [AN], message)
     assert refused == {}
-    (stored, raw), = mailbox_messages(server.data_dir, AN)
+    ((stored, raw),) = mailbox_messages(server.data_dir, AN)
     assert raw.startswith(b"Return-Path: <citizen@example.org>\r\nReceived: from mta.example.org")
     assert b"for <nvan@khanhhoa.gov.vn>" in raw
     assert raw.endswith(message)  # the message itself is stored exactly as sent
     assert stored.uid == 1 and stored.flags == 0
     assert stored.subject == "Đề nghị cấp giấy phép"
     assert "de nghi cap giay phep" in stored.search_text
-    used = db_scalar(server.data_dir, "select used_bytes from mailboxes m join addresses a"
-                     " on a.mailbox_id = m.id where a.local_part = 'nvan'")
+    used = db_scalar(
+        server.data_dir,
+        "select used_bytes from mailboxes m join addresses a"
+        " on a.mailbox_id = m.id where a.local_part = 'nvan'",
+    )
     assert used == len(raw)
 
 
@@ -87,12 +92,14 @@ def test_alias_domain_and_case_reach_the_same_mailbox(province: Path) -> None:
 
 
 def test_submission_delivers_locally_files_sent_and_queues_remote(server: RunningServer) -> None:
-    message = b"From: nvan@khanhhoa.gov.vn\r\nTo: ltbinh@khanhhoa.gov.vn\r\nSubject: Hop\r\n\r\nHi\r\n"
+    message = (
+        b"From: nvan@khanhhoa.gov.vn\r\nTo: ltbinh@khanhhoa.gov.vn\r\nSubject: Hop\r\n\r\nHi\r\n"
+    )
     with submission(server) as client:
         refused = client.sendmail(AN, [BINH, "dn@example.com"], message)
     assert refused == {}
-    (inbox, raw), = mailbox_messages(server.data_dir, BINH)
-    (sent, sent_raw), = mailbox_messages(server.data_dir, AN, "Sent")
+    ((inbox, raw),) = mailbox_messages(server.data_dir, BINH)
+    ((sent, sent_raw),) = mailbox_messages(server.data_dir, AN, "Sent")
     assert raw == sent_raw and inbox.blob == sent.blob  # one blob serves both
     assert sent.flags & 1  # \Seen
     assert b"with ESMTPSA" in raw and b"Authenticated sender: nvan@khanhhoa.gov.vn" in raw
@@ -127,10 +134,14 @@ def test_every_mailbox_has_the_special_use_folders(server: RunningServer) -> Non
 def test_one_blob_for_many_recipients(server: RunningServer) -> None:
     with mx(server) as client:
         client.sendmail("a@example.org", [AN, BINH, TTR], b"Subject: Giay moi\r\n\r\nHop\r\n")
-    blobs = {m.blob for address in (AN, BINH, TTR) for m, _ in mailbox_messages(server.data_dir, address)}
+    blobs = {
+        m.blob for address in (AN, BINH, TTR) for m, _ in mailbox_messages(server.data_dir, address)
+    }
     assert len(blobs) == 1
     assert db_scalar(server.data_dir, "select count(*) from messages") == 1
-    files = [p for p in (server.data_dir / "blobs").rglob("*") if p.is_file() and p.parent.name != "tmp"]
+    files = [
+        p for p in (server.data_dir / "blobs").rglob("*") if p.is_file() and p.parent.name != "tmp"
+    ]
     assert len(files) == 1
 
 
@@ -155,7 +166,7 @@ def test_delegated_official_sends_as_the_agency(province: Path) -> None:
     with served(province) as server:
         with submission(server) as client:
             assert client.sendmail(TTR, [BINH], message) == {}
-        (_, raw), = mailbox_messages(province, BINH)
+        ((_, raw),) = mailbox_messages(province, BINH)
         assert raw.endswith(message)
     assert cli(province, "delegation", "revoke", "ttr", AN).exit_code == 0
     with served(province) as server:
@@ -172,7 +183,7 @@ def test_bare_lf_is_stored_as_crlf(server: RunningServer) -> None:
         client.send(b"Subject: lf\nX-Line: 1\n\nbody line\nsecond\r\n.\r\n")
         code, _ = client.getreply()
         assert code == 250
-    (_, raw), = mailbox_messages(server.data_dir, AN)
+    ((_, raw),) = mailbox_messages(server.data_dir, AN)
     assert raw.endswith(b"Subject: lf\r\nX-Line: 1\r\n\r\nbody line\r\nsecond\r\n")
     assert b"\n" not in raw.replace(b"\r\n", b"")
 
@@ -193,7 +204,7 @@ def test_recipient_over_quota_at_data_gets_a_bounce_not_silence(server: RunningS
         assert client.data(big)[0] == 250
     assert mailbox_messages(server.data_dir, BINH) == []
     assert len(mailbox_messages(server.data_dir, TTR)) == 1
-    (bounce, raw), = mailbox_messages(server.data_dir, AN)
+    ((bounce, raw),) = mailbox_messages(server.data_dir, AN)
     assert raw.startswith(b"Return-Path: <>\r\n")
     assert b"Content-Type: message/delivery-status" in raw
     assert b"Final-Recipient: rfc822; ltbinh@khanhhoa.gov.vn" in raw and b"Status: 5.2.2" in raw
@@ -211,3 +222,10 @@ def test_postmaster_and_abuse_reach_the_configured_mailbox(province: Path) -> No
         for rcpt in ("Postmaster", f"postmaster@{DOMAIN}", f"abuse@{DOMAIN}"):
             assert client.sendmail("a@example.org", [rcpt], b"Subject: x\r\n\r\nx\r\n") == {}
     assert len(mailbox_messages(province, TTR)) == 3
+
+
+def test_mail_accepts_the_auth_parameter_of_rfc_4954(server: RunningServer) -> None:
+    with submission(server) as client:
+        assert client.mail(AN, ["AUTH=<>", "SIZE=100"])[0] == 250
+        assert client.rcpt(BINH)[0] == 250
+        assert client.data(b"From: nvan@khanhhoa.gov.vn\r\nSubject: a\r\n\r\nx\r\n")[0] == 250

@@ -32,8 +32,9 @@ def received_header(
     """A Received field (RFC 5321 §4.4) with TLS and authentication details, as Postfix
     writes it. ``recipient`` is named only for a single-recipient message: the same
     bytes then serve every recipient (one blob), and no recipient learns of another."""
+    literal = f"IPv6:{client_ip}" if ":" in client_ip else client_ip  # RFC 5321 §4.1.3
     lines = [
-        f"Received: from {clean_token(helo)} (unknown [{client_ip}])",
+        f"Received: from {clean_token(helo)} (unknown [{literal}])",
         f"\tby {hostname} (govmail) with {protocol} id {queue_id}",
     ]
     if tls is not None:

@@ -18,6 +18,7 @@ from govmail.config import MB, SmtpLimits
 from govmail.smtp.replies import reply, with_enhanced_code
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+_AUTH_PARAMETER = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
 # A command line is refused past 512 octets (RFC 5321 plus extensions); this only bounds
 # how much of one line is buffered before that refusal.
 _READ_LIMIT = 64 * 1024
@@ -203,6 +204,13 @@ class GovSMTP(SMTP):
             await super().smtp_HELO(hostname)
         finally:
             self._bare_replies = False
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        # RFC 4954 §5: a server that offers AUTH must accept MAIL's AUTH= parameter
+        # (aiosmtpd answers 555 to it). Who the client says it relays for is not used.
+        if arg:
+            arg = _AUTH_PARAMETER.sub("", arg)
+        await super().smtp_MAIL(arg)
 
     # --- DATA ---------------------------------------------------------------------------
 
