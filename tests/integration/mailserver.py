@@ -78,7 +78,9 @@ def start_server(data_dir: Path, host: str = "127.0.0.1") -> RunningServer:
         log_text = (data_dir / "serve.log").read_text(encoding="utf-8", errors="replace")
         raise RuntimeError(f"govmail serve did not start: {log_text}")
     listening = json.loads(line)["listening"]
-    return RunningServer(proc, data_dir, {k: v.removeprefix("http://") for k, v in listening.items()})
+    return RunningServer(
+        proc, data_dir, {k: v.removeprefix("http://") for k, v in listening.items()}
+    )
 
 
 @contextmanager
@@ -109,7 +111,9 @@ def client_tls() -> ssl.SSLContext:
     return context
 
 
-def mailbox_messages(data_dir: Path, address: str, folder: str = "INBOX") -> list[tuple[FolderMessage, bytes]]:
+def mailbox_messages(
+    data_dir: Path, address: str, folder: str = "INBOX"
+) -> list[tuple[FolderMessage, bytes]]:
     """What the store holds in one folder of the mailbox at ``address``, with the bytes."""
     cfg = load_config(data_dir)
     blobs = FileBlobStore(cfg.blob_dir)

@@ -23,7 +23,9 @@ RECIPIENTS = [f"nvan@{DOMAIN}", f"ltbinh@{DOMAIN}", f"ttr@{DOMAIN}"]
 
 @pytest.fixture
 def province(data_dir: Path) -> Path:
-    assert cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
+    assert (
+        cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
+    )
     assert add_official(data_dir, "Nguyễn Văn An").exit_code == 0
     assert add_official(data_dir, "Lê Thị Bình").exit_code == 0
     return data_dir
@@ -36,8 +38,9 @@ async def _load(port: int, acked: dict[str, list[str]], stop: asyncio.Event, wor
         n += 1
         token = f"w{worker}-m{n}-{random.randrange(10**9)}"
         rcpts = random.sample(RECIPIENTS, random.randint(1, 3))
-        body = f"Subject: {token}\r\nMessage-ID: <{token}@test>\r\n\r\n{token}\r\n" + "x" * random.choice(
-            (100, 5000, 60000)
+        body = (
+            f"Subject: {token}\r\nMessage-ID: <{token}@test>\r\n\r\n{token}\r\n"
+            + "x" * random.choice((100, 5000, 60000))
         )
         try:
             _, reply = await aiosmtplib.send(
@@ -84,18 +87,24 @@ def _check_store(data_dir: Path, acked: dict[str, list[str]]) -> int:
     missing = {t: r for t, r in acked.items() if not set(r) <= stored.get(t, set())}
     assert not missing, f"{len(missing)} acknowledged messages lost: {list(missing)[:5]}"
     # Counters agree with the rows: quotas, UIDs and modseqs never half-updated.
-    assert db_scalar(
-        data_dir,
-        "select count(*) from mailboxes m where used_bytes <> (select coalesce(sum(fm.size), 0)"
-        " from folder_messages fm join folders f on f.id = fm.folder_id"
-        " where f.mailbox_id = m.id)",
-    ) == 0
-    assert db_scalar(
-        data_dir,
-        "select count(*) from folders f where uidnext <= (select coalesce(max(uid), 0)"
-        " from folder_messages fm where fm.folder_id = f.id) or highest_modseq <"
-        " (select coalesce(max(modseq), 0) from folder_messages fm where fm.folder_id = f.id)",
-    ) == 0
+    assert (
+        db_scalar(
+            data_dir,
+            "select count(*) from mailboxes m where used_bytes <> (select coalesce(sum(fm.size), 0)"
+            " from folder_messages fm join folders f on f.id = fm.folder_id"
+            " where f.mailbox_id = m.id)",
+        )
+        == 0
+    )
+    assert (
+        db_scalar(
+            data_dir,
+            "select count(*) from folders f where uidnext <= (select coalesce(max(uid), 0)"
+            " from folder_messages fm where fm.folder_id = f.id) or highest_modseq <"
+            " (select coalesce(max(modseq), 0) from folder_messages fm where fm.folder_id = f.id)",
+        )
+        == 0
+    )
     # Every message row points at a blob that exists.
     blobs = load_config(data_dir).blob_dir
     keys = mailbox_blob_keys(data_dir)
@@ -104,8 +113,10 @@ def _check_store(data_dir: Path, acked: dict[str, list[str]]) -> int:
 
 
 def mailbox_blob_keys(data_dir: Path) -> list[str]:
-    joined = db_scalar(data_dir, "select string_agg(blob, ',') from messages") if _is_pg() else (
-        db_scalar(data_dir, "select group_concat(blob, ',') from messages")
+    joined = (
+        db_scalar(data_dir, "select string_agg(blob, ',') from messages")
+        if _is_pg()
+        else (db_scalar(data_dir, "select group_concat(blob, ',') from messages"))
     )
     return str(joined).split(",") if joined else []
 

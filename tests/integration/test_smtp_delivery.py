@@ -159,9 +159,12 @@ def test_sender_must_own_the_address(server: RunningServer) -> None:
 
 def test_delegated_official_sends_as_the_agency(province: Path) -> None:
     message = b"From: ttr@khanhhoa.gov.vn\r\nSubject: Cong van\r\n\r\nx\r\n"
-    with served(province) as server:
-        with submission(server) as client, pytest.raises(smtplib.SMTPSenderRefused):
-            client.sendmail(TTR, [BINH], message)
+    with (
+        served(province) as server,
+        submission(server) as client,
+        pytest.raises(smtplib.SMTPSenderRefused),
+    ):
+        client.sendmail(TTR, [BINH], message)
     assert cli(province, "delegation", "grant", "ttr", AN).exit_code == 0
     with served(province) as server:
         with submission(server) as client:
@@ -169,9 +172,12 @@ def test_delegated_official_sends_as_the_agency(province: Path) -> None:
         ((_, raw),) = mailbox_messages(province, BINH)
         assert raw.endswith(message)
     assert cli(province, "delegation", "revoke", "ttr", AN).exit_code == 0
-    with served(province) as server:
-        with submission(server) as client, pytest.raises(smtplib.SMTPSenderRefused):
-            client.sendmail(TTR, [BINH], message)
+    with (
+        served(province) as server,
+        submission(server) as client,
+        pytest.raises(smtplib.SMTPSenderRefused),
+    ):
+        client.sendmail(TTR, [BINH], message)
 
 
 def test_bare_lf_is_stored_as_crlf(server: RunningServer) -> None:
@@ -204,7 +210,7 @@ def test_recipient_over_quota_at_data_gets_a_bounce_not_silence(server: RunningS
         assert client.data(big)[0] == 250
     assert mailbox_messages(server.data_dir, BINH) == []
     assert len(mailbox_messages(server.data_dir, TTR)) == 1
-    ((bounce, raw),) = mailbox_messages(server.data_dir, AN)
+    ((_, raw),) = mailbox_messages(server.data_dir, AN)
     assert raw.startswith(b"Return-Path: <>\r\n")
     assert b"Content-Type: message/delivery-status" in raw
     assert b"Final-Recipient: rfc822; ltbinh@khanhhoa.gov.vn" in raw and b"Status: 5.2.2" in raw
@@ -213,9 +219,12 @@ def test_recipient_over_quota_at_data_gets_a_bounce_not_silence(server: RunningS
 
 
 def test_postmaster_and_abuse_reach_the_configured_mailbox(province: Path) -> None:
-    with served(province) as server, mx(server) as client:
-        with pytest.raises(smtplib.SMTPRecipientsRefused):
-            client.sendmail("a@example.org", [f"postmaster@{DOMAIN}"], b"Subject: x\r\n\r\nx\r\n")
+    with (
+        served(province) as server,
+        mx(server) as client,
+        pytest.raises(smtplib.SMTPRecipientsRefused),
+    ):
+        client.sendmail("a@example.org", [f"postmaster@{DOMAIN}"], b"Subject: x\r\n\r\nx\r\n")
     set_option(province, "postmaster", "ttr")
     with served(province) as server, mx(server) as client:
         # RFC 5321 §4.5.1: "postmaster" without a domain must be accepted too.

@@ -51,7 +51,9 @@ def test_fast_init_matches_what_aiosmtpd_would_build() -> None:
 
 def test_replies_get_default_enhanced_codes() -> None:
     assert with_enhanced_code("250 OK") == "250 2.0.0 OK"
-    assert with_enhanced_code("503 Error: need MAIL command") == "503 5.5.1 Error: need MAIL command"
+    assert (
+        with_enhanced_code("503 Error: need MAIL command") == "503 5.5.1 Error: need MAIL command"
+    )
     assert with_enhanced_code("550 5.1.1 User unknown") == "550 5.1.1 User unknown"
     assert with_enhanced_code("354 End data with <CR><LF>.<CR><LF>") == (
         "354 End data with <CR><LF>.<CR><LF>"
@@ -61,7 +63,9 @@ def test_replies_get_default_enhanced_codes() -> None:
 
 def test_vietnamese_replies_are_ascii_unless_smtputf8() -> None:
     assert ascii_vietnamese("Hộp thư đã đầy. Địa chỉ") == "Hop thu da day. Dia chi"
-    assert reply("452 4.2.2", "Hộp thư đầy", "Mailbox full") == "452 4.2.2 Hop thu day / Mailbox full"
+    assert (
+        reply("452 4.2.2", "Hộp thư đầy", "Mailbox full") == "452 4.2.2 Hop thu day / Mailbox full"
+    )
     assert reply("452 4.2.2", "Hộp thư đầy", "Mailbox full", utf8=True).startswith(
         "452 4.2.2 Hộp thư đầy"
     )
