@@ -147,6 +147,13 @@ def _announce(cfg: Config, listening: dict[str, str], as_json: bool) -> None:
         for name, where in listening.items():
             print(f"  {name:12} {where}")
         print(f"  {'healthz':12} {listening['web']}healthz")
+        if "submission" in listening:
+            print(
+                "Gửi thư (mail clients): submission với STARTTLS hoặc submissions (TLS),"
+                " đăng nhập bằng địa chỉ đầy đủ và mật khẩu."
+            )
+            if cfg.tls_cert is not None:
+                print(f"  Chứng chỉ TLS (certificate): {cfg.tls_cert}")
         if demo:
             print("Tài khoản mẫu (demo accounts):")
             for account in demo:
