@@ -154,6 +154,10 @@ def test_sender_must_own_the_address(server: RunningServer) -> None:
         with pytest.raises(smtplib.SMTPDataError) as forged:
             client.sendmail(AN, [BINH], b"From: ltbinh@khanhhoa.gov.vn\r\nSubject: x\r\n\r\nx\r\n")
         assert forged.value.smtp_code == 553
+        # A From: with no usable address cannot slip past the check.
+        with pytest.raises(smtplib.SMTPDataError) as hidden:
+            client.sendmail(AN, [BINH], b"From: Ban Giam doc:;\r\nSubject: x\r\n\r\nx\r\n")
+        assert hidden.value.smtp_code == 553
     assert mailbox_messages(server.data_dir, BINH) == []
 
 

@@ -14,7 +14,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, Session
 
 from govmail.config import MB, Config
 from govmail.core.dsn import FailedRecipient
-from govmail.core.mime import header_addresses
+from govmail.core.mime import has_header, header_addresses
 from govmail.directory.accounts import Account, Authenticator, AuthStatus
 from govmail.mailstore.delivery import Delivery, DeliveryFailed, quota_allows
 from govmail.mailstore.recipients import is_local_domain
@@ -249,7 +249,15 @@ class MailHandler:
         account = _account(session)
         at = datetime.now().astimezone()
         if self.role == SUBMISSION and account is not None:
-            claimed = [a for a in header_addresses(raw, "from") if a not in account.senders]
+            senders = header_addresses(raw, "from")
+            if not senders and has_header(raw, "from"):
+                return reply(
+                    "553 5.7.1",
+                    "Trường From của thư không có địa chỉ hợp lệ",
+                    "The From: header holds no valid address",
+                    utf8=utf8,
+                )
+            claimed = [a for a in senders if a not in account.senders]
             if claimed:
                 return reply(
                     "553 5.7.1",
