@@ -35,6 +35,9 @@ class SmtpLimits:
     max_recipients: int = 500
     max_connections_per_ip: int = 100
     timeout_s: float = 300.0
+    # Error replies (4xx/5xx) after which a session is cut off (Postfix's
+    # smtpd_hard_error_limit): stops address harvesting and junk-spewing clients.
+    max_errors: int = 20
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,8 @@ max_message_mb = 25
 max_recipients = 500
 max_connections_per_ip = 100
 timeout_s = 300
+# Error replies after which a session is cut off (stops address harvesting).
+max_errors = 20
 
 [auth]
 # Brute-force throttling for SMTP, IMAP and the web: failures counted per client address

@@ -5,6 +5,7 @@ throttling per client address and per account."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,14 +81,19 @@ class Authenticator:
         self._by_login: defaultdict[str, deque[float]] = defaultdict(deque)
 
     async def login(self, login: str, password: str, client_ip: str) -> AuthResult:
-        login = login.strip().lower()
+        # One key per account however it is spelt (nvan, nvan@domain, nvan@alias), so
+        # the per-account limit cannot be sidestepped by respelling the login.
+        login = self._canonical(login)
         if self._throttled(login, client_ip):
             return AuthResult(AuthStatus.THROTTLED)
         async with self.db.read() as conn:
             row = await _mailbox_by_login(conn, self.cfg, login)
         password_hash = row.password_hash if row is not None else None
-        ok = bool(password_hash) and await self._verify(login, str(password_hash), password)
-        if row is None or not ok:
+        # An unknown login costs the same argon2 check as a known one: the answer's
+        # timing does not tell which addresses exist.
+        checked = password_hash or await asyncio.to_thread(_dummy_hash)
+        ok = await self._verify(login, str(checked), password)
+        if row is None or not password_hash or not ok:
             return AuthResult(AuthStatus.INVALID, delay=self._fail(login, client_ip))
         self._by_login.pop(login, None)
         if row.status != "active":
@@ -111,6 +118,12 @@ class Authenticator:
             self._cache[key] = (time.monotonic() + self.settings.cache_ttl_s, password_hash)
         return ok
 
+    def _canonical(self, login: str) -> str:
+        local, _, domain = login.strip().lower().partition("@")
+        if not domain or domain in self.cfg.alias_domains:
+            domain = self.cfg.domain
+        return f"{local}@{domain}"
+
     def _recent(self, events: deque[float]) -> int:
         horizon = time.monotonic() - self.settings.window_s
         while events and events[0] < horizon:
@@ -126,11 +139,29 @@ class Authenticator:
 
     def _fail(self, login: str, client_ip: str) -> float:
         now = time.monotonic()
+        if len(self._by_login) + len(self._by_ip) > _SWEEP_AT:
+            self._sweep()
         self._by_ip[client_ip].append(now)
         self._by_login[login].append(now)
         failures = max(len(self._by_ip[client_ip]), len(self._by_login[login]))
         s = self.settings
         return float(min(s.delay_max_s, s.delay_base_s * 2 ** (failures - 1)))
+
+    def _sweep(self) -> None:
+        """Forget counters whose failures have all left the window (bounded memory when
+        an attacker tries many logins or addresses)."""
+        for table in (self._by_login, self._by_ip):
+            for key in [k for k, events in table.items() if not self._recent(events)]:
+                del table[key]
+
+
+_SWEEP_AT = 50_000
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A valid argon2id hash of a random password, checked when the login is unknown."""
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 async def _mailbox_by_login(conn: AsyncConnection, cfg: Config, login: str) -> Row[Any] | None:

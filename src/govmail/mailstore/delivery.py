@@ -14,7 +14,7 @@ from functools import partial
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from govmail.core.mime import MessageSummary
-from govmail.mailstore.folders import lock_mailboxes
+from govmail.mailstore.folders import FolderCounters, lock_mailboxes
 from govmail.store.audit import now
 from govmail.store.database import Database
 from govmail.store.schema import folder_messages, folders, mailboxes, messages, outbound_queue
@@ -137,10 +137,12 @@ class DeliveryFailed(Exception):
 
 
 def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
-    """Make every delivery of ``batch`` visible in one transaction (the caller's)."""
-    at = now()
-    message_ids = _message_rows(conn, [d.message for d in batch], at)
+    """Make every delivery of ``batch`` visible in one transaction (the caller's).
 
+    A delivery that lands nowhere (every recipient full or inactive, nothing queued)
+    leaves no row behind, and then no Sent copy is filed either: the send failed.
+    """
+    at = now()
     # Lock what the batch changes: the mailboxes (quota) with their folders (UIDs).
     boxes = {box for d in batch for box in d.inbox}
     boxes.update(d.sent_copy for d in batch if d.sent_copy is not None)
@@ -148,65 +150,55 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
     quota = {box: [state.quota_bytes, state.used_bytes] for box, state in states.items()}
     active = {box for box, state in states.items() if state.status == "active"}
     uidnext_before = {f.id: f.uidnext for f in targets.values()}
-
-    rows: list[dict[str, object]] = []
-    queue_rows: list[dict[str, object]] = []
-    outcomes: list[Outcome] = []
     used_before = {box: q[1] for box, q in quota.items()}
+
+    placed: list[tuple[str, dict[str, object]]] = []  # (blob, folder_messages row)
+    queued: list[tuple[str, dict[str, object]]] = []  # (blob, outbound_queue row)
+    outcomes: list[Outcome] = []
     for delivery in batch:
         outcome = Outcome()
         size = delivery.message.size
-        message_id = message_ids[delivery.message.blob]
-        places = [(box, INBOX) for box in dict.fromkeys(delivery.inbox)]
-        if delivery.sent_copy is not None:
-            places.append((delivery.sent_copy, SENT))
-        for box, folder_name in places:
+        for box in dict.fromkeys(delivery.inbox):
             if box not in active:
                 outcome.refused[box] = "inactive"
-                continue
-            limit, used = quota[box]
-            if not quota_allows(used, limit, size):
-                if folder_name == INBOX:
-                    outcome.refused[box] = "quota"
-                continue  # a sender over quota still sends; only the Sent copy is skipped
-            folder = targets[(box, folder_name)]
-            folder.highest_modseq += 1
-            rows.append(
-                {
-                    "folder_id": folder.id,
-                    "uid": folder.uidnext,
-                    "message_id": message_id,
-                    "flags": SEEN if folder_name == SENT else 0,
-                    "modseq": folder.highest_modseq,
-                    "internal_date": at,
-                    "size": size,
-                }
-            )
-            folder.uidnext += 1
-            quota[box][1] = used + size
-            if folder_name == INBOX:
-                outcome.delivered.append(box)
+            elif not quota_allows(quota[box][1], quota[box][0], size):
+                outcome.refused[box] = "quota"
             else:
+                placed.append((delivery.message.blob, _place(targets[(box, INBOX)], size, 0, at)))
+                quota[box][1] += size
+                outcome.delivered.append(box)
+        sender = delivery.sent_copy
+        sent = bool(outcome.delivered or delivery.outbound)
+        # A sender over quota still sends; only the Sent copy is skipped.
+        if sent and sender is not None and sender in active:
+            limit, used = quota[sender]
+            if quota_allows(used, limit, size):
+                row = _place(targets[(sender, SENT)], size, SEEN, at)
+                placed.append((delivery.message.blob, row))
+                quota[sender][1] += size
                 outcome.filed_in_sent = True
         for recipient in delivery.outbound:
-            queue_rows.append(
-                {
-                    "message_id": message_id,
-                    "sender": delivery.sender,
-                    "recipient": recipient,
-                    "domain": recipient.rpartition("@")[2].lower(),
-                    "mailbox_id": delivery.submitted_by,
-                    "status": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": at,
-                    "created_at": at,
-                }
-            )
+            queue_row: dict[str, object] = {
+                "sender": delivery.sender,
+                "recipient": recipient,
+                "domain": recipient.rpartition("@")[2].lower(),
+                "mailbox_id": delivery.submitted_by,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+            }
+            queued.append((delivery.message.blob, queue_row))
         outcome.queued = len(delivery.outbound)
         outcomes.append(outcome)
 
-    if rows:
-        conn.execute(_INSERT_FOLDER_MESSAGES, rows)
+    landed = {blob for blob, _ in placed} | {blob for blob, _ in queued}
+    message_ids = _message_rows(conn, [d.message for d in batch if d.message.blob in landed], at)
+    if placed:
+        conn.execute(
+            _INSERT_FOLDER_MESSAGES,
+            [{**row, "message_id": message_ids[blob]} for blob, row in placed],
+        )
         changed = [f for f in targets.values() if f.uidnext != uidnext_before[f.id]]
         conn.execute(
             _UPDATE_FOLDER,
@@ -219,9 +211,26 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
         ]
         if grown:
             conn.execute(_GROW_MAILBOX, grown)
-    if queue_rows:
-        conn.execute(_INSERT_QUEUE, queue_rows)
+    if queued:
+        conn.execute(
+            _INSERT_QUEUE, [{**row, "message_id": message_ids[blob]} for blob, row in queued]
+        )
     return outcomes
+
+
+def _place(folder: FolderCounters, size: int, flags: int, at: datetime) -> dict[str, object]:
+    """The next UID and modseq of ``folder`` for a new message (counters advanced)."""
+    folder.highest_modseq += 1
+    row: dict[str, object] = {
+        "folder_id": folder.id,
+        "uid": folder.uidnext,
+        "flags": flags,
+        "modseq": folder.highest_modseq,
+        "internal_date": at,
+        "size": size,
+    }
+    folder.uidnext += 1
+    return row
 
 
 # Built once: SQLAlchemy then reuses their compiled form (a delivery runs these for

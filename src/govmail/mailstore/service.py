@@ -6,13 +6,26 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from sqlalchemy import Connection, bindparam, select
+
 from govmail.config import Config
 from govmail.core.dsn import FailedRecipient, build_dsn
 from govmail.core.mime import analyze_message
-from govmail.mailstore.delivery import Delivery, GroupCommit, Outcome, StoredMessage
+from govmail.mailstore.delivery import (
+    Delivery,
+    GroupCommit,
+    Outcome,
+    StoredMessage,
+    quota_allows,
+)
 from govmail.mailstore.recipients import LocalRecipient, find_local_recipient, is_local_domain
 from govmail.store.blobs import BlobStore
 from govmail.store.database import Database
+from govmail.store.schema import mailboxes
+
+_QUOTAS = select(
+    mailboxes.c.id, mailboxes.c.status, mailboxes.c.quota_bytes, mailboxes.c.used_bytes
+).where(mailboxes.c.id.in_(bindparam("boxes", expanding=True)))
 
 
 class MailStore:
@@ -26,6 +39,22 @@ class MailStore:
 
     async def find_recipient(self, local_part: str) -> LocalRecipient | None:
         return await find_local_recipient(self.db, self.cfg, local_part)
+
+    async def refusals(self, mailbox_ids: list[int], size: int) -> dict[int, str]:
+        """Which of these mailboxes would refuse a message of ``size`` bytes now ("quota"
+        or "inactive"): checked before the message is written, so mail nobody can take
+        leaves no blob behind. Delivery checks again under its lock."""
+
+        def check(conn: Connection) -> dict[int, str]:
+            found = {}
+            for row in conn.execute(_QUOTAS, {"boxes": mailbox_ids}):
+                if row.status != "active":
+                    found[row.id] = "inactive"
+                elif not quota_allows(row.used_bytes, row.quota_bytes, size):
+                    found[row.id] = "quota"
+            return found
+
+        return await self.db.run(check, write=False)
 
     async def store(self, raw: bytes) -> StoredMessage:
         """Analyse ``raw`` once and write its blob durably (fsynced) before returning."""

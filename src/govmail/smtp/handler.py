@@ -119,6 +119,7 @@ class MailHandler:
         if result.status is AuthStatus.THROTTLED:
             return AuthResult(
                 success=False,
+                handled=False,
                 message=reply(
                     "454 4.7.0",
                     "Đăng nhập sai quá nhiều lần, hãy thử lại sau",
@@ -128,6 +129,7 @@ class MailHandler:
         if result.status is AuthStatus.MUST_CHANGE:
             return AuthResult(
                 success=False,
+                handled=False,
                 message=reply(
                     "535 5.7.8",
                     "Mật khẩu phải được đổi trước khi dùng (đăng nhập webmail để đổi)",
@@ -142,6 +144,7 @@ class MailHandler:
             await asyncio.sleep(delay)
         return AuthResult(
             success=False,
+            handled=False,
             message=reply(
                 "535 5.7.8", "Sai tên đăng nhập hoặc mật khẩu", "Authentication credentials invalid"
             ),
@@ -158,6 +161,10 @@ class MailHandler:
         options: list[str],
     ) -> Any:
         utf8 = "SMTPUTF8" in options
+        envelope.declared_size = 0  # a refused MAIL must not leave its SIZE behind
+        refused = _address_refused(address, utf8=utf8)
+        if refused:
+            return refused
         for option in options:
             name, _, value = option.partition("=")
             if name == "SIZE" and value.isdigit():
@@ -191,6 +198,9 @@ class MailHandler:
         options: list[str],
     ) -> Any:
         utf8 = envelope.smtp_utf8
+        refused = _address_refused(address, utf8=utf8)
+        if refused:
+            return refused
         if len(envelope.rcpt_tos) >= self.cfg.smtp.max_recipients:
             return reply("452 4.5.3", "Quá nhiều người nhận", "Too many recipients", utf8=utf8)
         if address.lower() == "postmaster":  # the one address valid without a domain
@@ -287,6 +297,11 @@ class MailHandler:
             at=at,
         )
         return_path = f"Return-Path: <{sender}>\r\n".encode("utf-8", "surrogateescape")
+        if envelope.local and not envelope.remote:
+            size = len(return_path) + len(trace) + len(raw)
+            refused = await self.store.refusals(list(envelope.local), size)
+            if len(refused) == len(envelope.local):
+                return _all_refused(refused, utf8)
         try:
             stored = await self.store.store(return_path + trace + raw)
             outcome = await self.store.deliver(
@@ -308,11 +323,7 @@ class MailHandler:
                 utf8=utf8,
             )
         if outcome.refused and not outcome.delivered and not outcome.queued:
-            if "quota" in outcome.refused.values():
-                return reply("552 5.2.2", "Hộp thư người nhận đã đầy", "Mailbox full", utf8=utf8)
-            return reply(
-                "550 5.2.1", "Hộp thư người nhận đã ngừng hoạt động", "Mailbox disabled", utf8=utf8
-            )
+            return _all_refused(outcome.refused, utf8)
         if outcome.refused:
             # Accepted for the others: a 5xx now would make the client resend to all.
             # The sender learns of the rest from a bounce, as with Postfix + Dovecot LMTP.
@@ -334,6 +345,31 @@ class MailHandler:
             f"Message size exceeds fixed maximum message size ({limit} MB)",
             utf8=utf8,
         )
+
+
+def _all_refused(refused: dict[int, str], utf8: bool) -> str:
+    """The DATA reply when no recipient could take the message."""
+    if "quota" in refused.values():
+        return reply("552 5.2.2", "Hộp thư người nhận đã đầy", "Mailbox full", utf8=utf8)
+    return reply(
+        "550 5.2.1", "Hộp thư người nhận đã ngừng hoạt động", "Mailbox disabled", utf8=utf8
+    )
+
+
+def _address_refused(address: str, *, utf8: bool) -> str | None:
+    """A reply refusing an address that is not UTF-8 at all, or not ASCII in a
+    transaction without SMTPUTF8 (RFC 6531 §3.4); None if the address may go on."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return reply("553 5.1.7", "Địa chỉ chứa byte không hợp lệ", "Invalid bytes in address")
+    if not utf8 and not address.isascii():
+        return reply(
+            "553 5.6.7",
+            "Địa chỉ có ký tự ngoài ASCII cần SMTPUTF8",
+            "Non-ASCII address requires SMTPUTF8",
+        )
+    return None
 
 
 def _failed_recipient(address: str, why: str) -> FailedRecipient:

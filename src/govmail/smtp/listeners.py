@@ -53,7 +53,9 @@ async def start_smtp(
 
         servers.append(
             await loop.create_server(
-                factory, sock=sock, ssl=tls if implicit else None, start_serving=True
+                factory,
+                sock=sock,
+                start_serving=True,  # 465's TLS: see GovSMTP
             )
         )
     return servers

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from asyncio import sslproto
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -22,6 +23,7 @@ _AUTH_PARAMETER = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
 # A command line is refused past 512 octets (RFC 5321 plus extensions); this only bounds
 # how much of one line is buffered before that refusal.
 _READ_LIMIT = 64 * 1024
+_HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to finish the TLS handshake
 # The commands aiosmtpd implements (its smtp_* methods), plus none of ours.
 _SMTP_VERBS = tuple(sorted(name[5:] for name in dir(SMTP) if name.startswith("smtp_")))
 
@@ -102,6 +104,8 @@ class GovSMTP(SMTP):
         self.command_size_limits = defaultdict(lambda: SMTP.command_size_limit)
         self.hostname = hostname
         self.tls_context = None if implicit_tls else tls_context
+        self._implicit_context = tls_context if implicit_tls else None
+        self._handshaking: asyncio.BaseTransport | None = None
         self.require_starttls = False
         self._timeout_duration = limits.timeout_s
         self._timeout_handle = None
@@ -131,10 +135,17 @@ class GovSMTP(SMTP):
         self._counted = False
         self._refused = False
         self._bare_replies = False
+        self._errors = 0
 
     # --- connection -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._handshaking is not None:
+            # Implicit TLS is up: serve over the TLS transport, close the TCP one at the end.
+            raw, self._handshaking = self._handshaking, None
+            super().connection_made(transport)
+            self._original_transport = raw
+            return
         if self.transport is None:  # not the STARTTLS re-entry
             peer = transport.get_extra_info("peername")
             self.client_ip = str(peer[0]) if peer else ""
@@ -150,17 +161,53 @@ class GovSMTP(SMTP):
                 return
             self.connections[self.client_ip] += 1
             self._counted = True
+            if self.implicit_tls:
+                self._start_implicit_tls(transport)
+                return
         super().connection_made(transport)
 
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._refused:
+    def _start_implicit_tls(self, transport: asyncio.BaseTransport) -> None:
+        """Port 465: the TLS handshake runs under this connection's count and a short
+        timeout, so a client cannot hold unlimited half-open handshakes (asyncio's own
+        TLS server would call us only after the handshake)."""
+        if self._implicit_context is None:
+            transport.close()
             return
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        tls = sslproto.SSLProtocol(
+            self.loop,
+            self,
+            self._implicit_context,
+            waiter,
+            server_side=True,
+            ssl_handshake_timeout=max(1, int(min(_HANDSHAKE_TIMEOUT, self.limits.timeout_s))),
+        )
+        self._handshaking = transport
+        transport.set_protocol(tls)
+        tls.connection_made(transport)
+
+        def finished(done: asyncio.Future[None]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                # The TLS layer never called us: release the count ourselves.
+                self._handshaking = None
+                self._uncount()
+                transport.close()
+
+        waiter.add_done_callback(finished)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused or self.session is None:  # refused, or TLS never came up
+            self._uncount()
+            return
+        self._uncount()
+        super().connection_lost(error)
+
+    def _uncount(self) -> None:
         if self._counted:
             self._counted = False
             self.connections[self.client_ip] -= 1
             if self.connections[self.client_ip] <= 0:
                 del self.connections[self.client_ip]
-        super().connection_lost(error)
 
     @property
     def is_loopback(self) -> bool:
@@ -187,9 +234,17 @@ class GovSMTP(SMTP):
         return GovEnvelope()
 
     async def push(self, status: Any) -> None:
-        if isinstance(status, str) and not self._bare_replies:
-            status = with_enhanced_code(status)
-        await super().push(status)
+        if not isinstance(status, str) or self._bare_replies:
+            await super().push(status)
+            return
+        await super().push(with_enhanced_code(status))
+        if status[:1] in ("4", "5") and not status.startswith("421"):
+            self._errors += 1
+            if self._errors >= self.limits.max_errors and self.transport is not None:
+                await super().push(
+                    reply("421 4.7.0", "Quá nhiều lỗi, đóng kết nối", "Too many errors, closing")
+                )
+                self.transport.close()
 
     async def smtp_EHLO(self, hostname: str) -> None:
         self._bare_replies = True  # EHLO keywords carry no status codes

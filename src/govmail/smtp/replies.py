@@ -21,8 +21,9 @@ def ascii_vietnamese(text: str) -> str:
 
 def reply(code: str, vi: str, en: str, *, utf8: bool = False) -> str:
     """'550 5.1.1' + texts → one reply line."""
-    text = vi if utf8 else ascii_vietnamese(vi)
-    return f"{code} {text} / {en}"
+    if not utf8:  # both halves: the English one may quote a client's address
+        vi, en = ascii_vietnamese(vi), ascii_vietnamese(en)
+    return f"{code} {vi} / {en}"
 
 
 # Default enhanced codes (RFC 3463) for replies aiosmtpd writes without one: once
