@@ -338,6 +338,46 @@ def test_dot_stuffed_lines_are_unstuffed(server: RunningServer) -> None:
     assert second.endswith(b"\r\n.first\r\nSubject: y\r\n\r\ny\r\n")
 
 
+def test_bare_lf_lines_are_unstuffed_too_and_no_lone_dot_line_is_stored(
+    server: RunningServer,
+) -> None:
+    with RawSMTP(server.port("smtp")) as raw:
+        raw.start_message("citizen@example.org", AN)
+        raw.send(b"Subject: lf\r\n\r\na\n..b\nbody\n.\r\nRSET\r\n.\r\n")
+        assert raw.reply().startswith("250 ")
+    ((_, stored),) = mailbox_messages(server.data_dir, AN)
+    # A bare LF ends a line for dot-stuffing as for everything else (Postfix's
+    # "normalize"), so the stored message never holds a "." line a relay could misread.
+    assert stored.endswith(b"\r\n\r\na\r\n.b\r\nbody\r\n\r\nRSET\r\n")
+    assert b"\r\n.\r\n" not in stored
+
+
+def test_control_characters_and_overlong_addresses_are_refused(server: RunningServer) -> None:
+    with RawSMTP(server.port("smtp")) as raw:
+        assert raw.command("EHLO mta.example.org").startswith("250")
+        # A bare CR would put a header of the client's making into Return-Path.
+        reply = raw.command(b'MAIL FROM:<"x\rX-Injected: owned"@evil.org>')
+        assert reply.startswith("501 5.1.7"), reply
+        reply = raw.command(f"MAIL FROM:<{'a' * 330}@example.org>")
+        assert reply.startswith("501 5.1.3"), reply
+        assert raw.command("MAIL FROM:<citizen@example.org>").startswith("250 ")
+        reply = raw.command(f"RCPT TO:<{'b' * 300}@{'c' * 60}.org>")
+        assert reply.startswith("501 5.1.3"), reply
+    assert mailbox_messages(server.data_dir, AN) == []
+
+
+def test_a_bare_cr_cannot_hide_a_from_header_on_submission(server: RunningServer) -> None:
+    client = smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30)
+    with client:
+        client.starttls(context=client_tls())
+        client.login(AN, PASSWORD)
+        forged = b"X-A: b\rFrom: ltbinh@khanhhoa.gov.vn\r\nSubject: x\r\n\r\nx\r\n"
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(AN, [TTR], forged)
+        assert refused.value.smtp_code == 550
+    assert mailbox_messages(server.data_dir, TTR) == []
+
+
 # --- limits on recipients and size ---------------------------------------------------
 
 

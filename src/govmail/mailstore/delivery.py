@@ -9,10 +9,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from functools import partial
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
+from govmail.core.errors import GovmailError
 from govmail.core.mime import MessageSummary
 from govmail.mailstore.folders import FolderCounters, lock_mailboxes
 from govmail.store.audit import now
@@ -50,11 +53,18 @@ class Delivery:
     submitted_by: int | None = None
 
 
+class Refused(Enum):
+    """Why a local mailbox did not take a message."""
+
+    QUOTA = "quota"  # full (R17)
+    INACTIVE = "inactive"  # disabled or deleted
+
+
 @dataclass
 class Outcome:
     delivered: list[int] = field(default_factory=list)
-    # Mailbox id → "quota" or "inactive": not delivered, the sender must be told.
-    refused: dict[int, str] = field(default_factory=dict)
+    # Mailbox id → why it was not delivered there: the sender must be told.
+    refused: dict[int, Refused] = field(default_factory=dict)
     queued: int = 0
     filed_in_sent: bool = False
 
@@ -77,63 +87,86 @@ class GroupCommit:
     def __init__(self, db: Database, *, max_batch: int = 200) -> None:
         self.db = db
         self.max_batch = max_batch
-        self._pending: list[tuple[Delivery, asyncio.Future[Outcome]]] = []
+        # Each entry: deliveries that commit together (a message and its bounce).
+        self._pending: list[tuple[list[Delivery], asyncio.Future[list[Outcome]]]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def deliver(self, delivery: Delivery) -> Outcome:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((delivery, future))
+    async def deliver(self, *deliveries: Delivery) -> list[Outcome]:
+        """Commit ``deliveries`` together (all visible or none), sharing the transaction
+        with whatever else is waiting; one outcome per delivery."""
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(deliveries), future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future
 
     async def close(self) -> None:
+        """Wait until what was handed over so far has committed (or failed)."""
         if self._worker is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
 
     async def _drain(self) -> None:
         while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+            batch = self._take()
             try:
-                outcomes = await self._commit([d for d, _ in batch])
-            except Exception:
-                if len(batch) == 1:
-                    delivery, future = batch[0]
-                    log.exception("delivery from %s failed", delivery.sender)
+                outcomes = await self._commit([d for group, _ in batch for d in group])
+            except (IntegrityError, DataError):
+                # One delivery's rows were refused: give each its own transaction so
+                # the others still commit.
+                log.warning("shared delivery transaction refused; retrying one by one")
+                for group, future in batch:
+                    await self._alone(group, future)
+                continue
+            except Exception as exc:
+                # The database itself failed (locked, gone): retrying one by one would
+                # only wait longer. Every client is told to try again later.
+                log.error("delivery transaction failed", exc_info=exc)
+                for _, future in batch:
                     if not future.done():
                         future.set_exception(DeliveryFailed())
-                    continue
-                # Put them back one by one, at the front: each gets its own transaction.
-                log.warning("shared delivery transaction failed; retrying one by one")
-                for item in reversed(batch):
-                    self._pending.insert(0, item)
-                await self._one_by_one(len(batch))
                 continue
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            for group, future in batch:
+                mine, outcomes = outcomes[: len(group)], outcomes[len(group) :]
                 if not future.done():
-                    future.set_result(outcome)
+                    future.set_result(mine)
 
-    async def _one_by_one(self, count: int) -> None:
-        for _ in range(count):
-            delivery, future = self._pending.pop(0)
-            try:
-                (outcome,) = await self._commit([delivery])
-            except Exception:
-                log.exception("delivery from %s failed", delivery.sender)
-                if not future.done():
-                    future.set_exception(DeliveryFailed())
-            else:
-                if not future.done():
-                    future.set_result(outcome)
+    def _take(self) -> list[tuple[list[Delivery], asyncio.Future[list[Outcome]]]]:
+        taken, count = 0, 0
+        for group, _ in self._pending:
+            if taken and count + len(group) > self.max_batch:
+                break
+            taken += 1
+            count += len(group)
+        batch = self._pending[:taken]
+        del self._pending[:taken]
+        return batch
+
+    async def _alone(self, group: list[Delivery], future: asyncio.Future[list[Outcome]]) -> None:
+        try:
+            outcomes = await self._commit(group)
+        except Exception as exc:
+            log.error("delivery from <%s> failed", group[0].sender, exc_info=exc)
+            if not future.done():
+                future.set_exception(DeliveryFailed())
+        else:
+            if not future.done():
+                future.set_result(outcomes)
 
     async def _commit(self, deliveries: list[Delivery]) -> list[Outcome]:
         return await self.db.run(partial(deliver_batch, batch=deliveries), write=True)
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(GovmailError):
     """The store could not take the message; the SMTP client is told to retry later."""
+
+    code = "delivery_failed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Tạm thời không lưu được thư, hãy gửi lại sau.",
+            "The message could not be stored just now; send it again later.",
+        )
 
 
 def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
@@ -160,9 +193,9 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
         size = delivery.message.size
         for box in dict.fromkeys(delivery.inbox):
             if box not in active:
-                outcome.refused[box] = "inactive"
+                outcome.refused[box] = Refused.INACTIVE
             elif not quota_allows(quota[box][1], quota[box][0], size):
-                outcome.refused[box] = "quota"
+                outcome.refused[box] = Refused.QUOTA
             else:
                 placed.append((delivery.message.blob, _place(targets[(box, INBOX)], size, 0, at)))
                 quota[box][1] += size

@@ -1,9 +1,12 @@
-"""The mail store's use cases for the protocol edges: who an address reaches, storing a
-message durably, and delivering it (locally, to Sent, to the outbound queue)."""
+"""The mail store's use cases for the protocol edges: who an address reaches, and
+receiving a message — checking it, storing it durably, delivering it (locally, to Sent,
+to the outbound queue) and bouncing what could not be delivered."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
@@ -11,21 +14,48 @@ from sqlalchemy import Connection, bindparam, select
 from govmail.config import Config
 from govmail.core.dsn import FailedRecipient, build_dsn
 from govmail.core.mime import analyze_message
+from govmail.directory.accounts import Account
 from govmail.mailstore.delivery import (
     Delivery,
     GroupCommit,
     Outcome,
+    Refused,
     StoredMessage,
     quota_allows,
 )
 from govmail.mailstore.recipients import LocalRecipient, find_local_recipient, is_local_domain
+from govmail.mailstore.submission import Refusal, check_from, missing_headers
 from govmail.store.blobs import BlobStore
 from govmail.store.database import Database
 from govmail.store.schema import mailboxes
 
+log = logging.getLogger(__name__)
+
 _QUOTAS = select(
     mailboxes.c.id, mailboxes.c.status, mailboxes.c.quota_bytes, mailboxes.c.used_bytes
 ).where(mailboxes.c.id.in_(bindparam("boxes", expanding=True)))
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as a protocol edge received it, recipients already checked."""
+
+    raw: bytes  # the message, CRLF line endings
+    sender: str  # envelope sender; "" is the null sender
+    local: dict[int, str]  # mailbox id → the address it was reached by
+    remote: list[str] = field(default_factory=list)
+    account: Account | None = None  # the logged-in sender (submission, webmail)
+    trace: bytes = b""  # the Received field the edge wrote
+    at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Accepted (``refusal`` None: the message is durable and visible), or refused."""
+
+    refusal: Refusal | None = None
+    outcome: Outcome | None = None
+    bounced: tuple[str, ...] = ()  # local recipients the sender gets a bounce about
 
 
 class MailStore:
@@ -40,18 +70,70 @@ class MailStore:
     async def find_recipient(self, local_part: str) -> LocalRecipient | None:
         return await find_local_recipient(self.db, self.cfg, local_part)
 
-    async def refusals(self, mailbox_ids: list[int], size: int) -> dict[int, str]:
-        """Which of these mailboxes would refuse a message of ``size`` bytes now ("quota"
-        or "inactive"): checked before the message is written, so mail nobody can take
-        leaves no blob behind. Delivery checks again under its lock."""
+    async def receive(self, incoming: Incoming) -> Receipt:
+        """Receive one message: the use case behind SMTP's DATA (and the webmail's Send).
 
-        def check(conn: Connection) -> dict[int, str]:
+        An official's message is checked (From: ownership, R22) and completed (Date,
+        Message-ID). Recipients that cannot take it now (full, disabled) are left out
+        and the sender gets a bounce committed together with the delivery; if nobody
+        can take it, it is refused before anything is written.
+        """
+        raw = incoming.raw
+        account = incoming.account
+        if account is not None:
+            refusal = check_from(raw, account)
+            if refusal is not None:
+                return Receipt(refusal)
+            raw = (
+                missing_headers(
+                    raw, sender=incoming.sender, hostname=self.cfg.hostname, at=incoming.at
+                )
+                + raw
+            )
+        data = f"Return-Path: <{incoming.sender}>\r\n".encode("utf-8", "surrogateescape")
+        data += incoming.trace + raw
+
+        refused = await self._refusals(list(incoming.local), len(data))
+        if refused and len(refused) == len(incoming.local) and not incoming.remote:
+            return Receipt(_nobody_takes_it(refused))
+        stored = await self.store(data)
+        delivery = Delivery(
+            message=stored,
+            sender=incoming.sender,
+            inbox=[box for box in incoming.local if box not in refused],
+            sent_copy=account.mailbox_id if account is not None else None,
+            outbound=incoming.remote,
+            submitted_by=account.mailbox_id if account is not None else None,
+        )
+        failed = [_failed_recipient(incoming.local[box], why) for box, why in refused.items()]
+        bounce = await self._bounce(incoming.sender, failed, raw) if failed else None
+        outcomes = await self.commits.deliver(delivery, *([bounce] if bounce else []))
+        outcome = outcomes[0]
+        if outcome.refused and not outcome.delivered and not outcome.queued and not failed:
+            return Receipt(_nobody_takes_it(outcome.refused), outcome)
+        if outcome.refused:
+            # Filled up between the check and the commit: bounce after the fact.
+            late = [_failed_recipient(incoming.local[b], why) for b, why in outcome.refused.items()]
+            late_bounce = await self._bounce(incoming.sender, late, raw)
+            if late_bounce is not None:
+                await self.commits.deliver(late_bounce)
+            failed += late
+        return Receipt(None, outcome, tuple(f.address for f in failed))
+
+    async def _refusals(self, mailbox_ids: list[int], size: int) -> dict[int, Refused]:
+        """Which of these mailboxes would refuse a message of ``size`` bytes now: checked
+        before the message is written, so mail nobody can take leaves no blob behind.
+        Delivery checks again under its lock."""
+        if not mailbox_ids:
+            return {}
+
+        def check(conn: Connection) -> dict[int, Refused]:
             found = {}
             for row in conn.execute(_QUOTAS, {"boxes": mailbox_ids}):
                 if row.status != "active":
-                    found[row.id] = "inactive"
+                    found[row.id] = Refused.INACTIVE
                 elif not quota_allows(row.used_bytes, row.quota_bytes, size):
-                    found[row.id] = "quota"
+                    found[row.id] = Refused.QUOTA
             return found
 
         return await self.db.run(check, write=False)
@@ -67,13 +149,18 @@ class MailStore:
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         """Make the message visible everywhere it goes; returns after the commit."""
-        return await self.commits.deliver(delivery)
+        (outcome,) = await self.commits.deliver(delivery)
+        return outcome
 
-    async def bounce(self, sender: str, failed: list[FailedRecipient], original: bytes) -> None:
-        """Tell ``sender`` (never the null sender) that ``failed`` did not get ``original``:
-        a DSN into a local sender's INBOX, or into the outbound queue for a remote one."""
+    async def _bounce(
+        self, sender: str, failed: list[FailedRecipient], original: bytes
+    ) -> Delivery | None:
+        """A stored DSN telling ``sender`` that ``failed`` did not get ``original``, as a
+        delivery to commit: into a local sender's INBOX, or the outbound queue for a
+        remote one. None for the null sender (no bounce of a bounce) or a local sender
+        whose mailbox is gone."""
         if not sender:
-            return
+            return None
         report = build_dsn(
             reporting_host=self.cfg.hostname,
             sender=sender,
@@ -81,14 +168,37 @@ class MailStore:
             original=original,
             at=datetime.now().astimezone(),
         )
-        stored = await self.store(b"Return-Path: <>\r\n" + report)
         local, _, domain = sender.rpartition("@")
+        box: LocalRecipient | None = None
         if is_local_domain(self.cfg, domain):
-            found = await self.find_recipient(local)
-            if found is not None and found.status == "active":
-                await self.deliver(Delivery(message=stored, sender="", inbox=[found.mailbox_id]))
-            return
-        await self.deliver(Delivery(message=stored, sender="", outbound=[sender]))
+            box = await self.find_recipient(local)
+            if box is None or box.status != "active":
+                log.warning("bounce to <%s> dropped: no such active mailbox", sender)
+                return None
+        stored = await self.store(b"Return-Path: <>\r\n" + report)
+        if box is not None:
+            return Delivery(message=stored, sender="", inbox=[box.mailbox_id])
+        return Delivery(message=stored, sender="", outbound=[sender])
 
     async def close(self) -> None:
         await self.commits.close()
+
+
+def _failed_recipient(address: str, why: Refused) -> FailedRecipient:
+    if why is Refused.QUOTA:
+        return FailedRecipient(
+            address, "5.2.2", "smtp; 552 5.2.2 Mailbox full", "Hộp thư đã đầy", "Mailbox full"
+        )
+    return FailedRecipient(
+        address,
+        "5.2.1",
+        "smtp; 550 5.2.1 Mailbox disabled",
+        "Hộp thư đã ngừng hoạt động",
+        "Mailbox disabled",
+    )
+
+
+def _nobody_takes_it(refused: dict[int, Refused]) -> Refusal:
+    if Refused.QUOTA in refused.values():
+        return Refusal("552 5.2.2", "Hộp thư người nhận đã đầy", "Mailbox full")
+    return Refusal("550 5.2.1", "Hộp thư người nhận đã ngừng hoạt động", "Mailbox disabled")

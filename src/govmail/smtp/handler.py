@@ -13,13 +13,11 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, AuthResult, Session
 
 from govmail.config import MB, Config
-from govmail.core.dsn import FailedRecipient
-from govmail.core.mime import has_header, header_addresses
 from govmail.directory.accounts import Account, Authenticator, AuthStatus
-from govmail.mailstore.delivery import Delivery, DeliveryFailed, quota_allows
+from govmail.mailstore.delivery import DeliveryFailed, quota_allows
 from govmail.mailstore.recipients import is_local_domain
-from govmail.mailstore.service import MailStore
-from govmail.smtp.headers import missing_headers, new_queue_id, protocol_name, received_header
+from govmail.mailstore.service import Incoming, MailStore
+from govmail.smtp.headers import new_queue_id, protocol_name, received_header
 from govmail.smtp.protocol import GovEnvelope, GovSMTP
 from govmail.smtp.replies import reply
 
@@ -27,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MX = "mx"
 SUBMISSION = "submission"
+# Longest address kept (the queue's columns); RFC 5321 §4.5.3.1 allows a 256-octet path.
+MAX_ADDRESS = 320
 
 
 class MailHandler:
@@ -38,6 +38,16 @@ class MailHandler:
         self.cfg = cfg
         self.store = store
         self.auth = auth
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Anything unplanned (a database that went away, a bug) is a temporary failure:
+        the client keeps the message and tries again; details go to the log only."""
+        log.error("SMTP session error", exc_info=error)
+        return reply(
+            "451 4.3.0",
+            "Lỗi tạm thời của máy chủ, hãy thử lại sau",
+            "Temporary server error, try again later",
+        )
 
     # --- session ----------------------------------------------------------------------
 
@@ -254,29 +264,8 @@ class MailHandler:
 
     async def handle_DATA(self, server: GovSMTP, session: Session, envelope: GovEnvelope) -> str:
         utf8 = envelope.smtp_utf8
-        raw = bytes(envelope.content or b"")  # type: ignore[arg-type]
-        sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
         account = _account(session)
         at = datetime.now().astimezone()
-        if self.role == SUBMISSION and account is not None:
-            senders = header_addresses(raw, "from")
-            if not senders and has_header(raw, "from"):
-                return reply(
-                    "553 5.7.1",
-                    "Trường From của thư không có địa chỉ hợp lệ",
-                    "The From: header holds no valid address",
-                    utf8=utf8,
-                )
-            claimed = [a for a in senders if a not in account.senders]
-            if claimed:
-                return reply(
-                    "553 5.7.1",
-                    f"Tài khoản {account.address} không được gửi thư với tên <{claimed[0]}> (From)",
-                    f"From: <{claimed[0]}> is not owned by {account.address}",
-                    utf8=utf8,
-                )
-            raw = missing_headers(raw, sender=sender, hostname=self.cfg.hostname, at=at) + raw
-
         queue_id = new_queue_id()
         tls = server.tls_object
         recipients = list(envelope.local.values()) + envelope.remote
@@ -296,45 +285,31 @@ class MailHandler:
             recipient=recipients[0] if len(recipients) == 1 else None,
             at=at,
         )
-        return_path = f"Return-Path: <{sender}>\r\n".encode("utf-8", "surrogateescape")
-        if envelope.local and not envelope.remote:
-            size = len(return_path) + len(trace) + len(raw)
-            refused = await self.store.refusals(list(envelope.local), size)
-            if len(refused) == len(envelope.local):
-                return _all_refused(refused, utf8)
+        incoming = Incoming(
+            raw=bytes(envelope.content or b""),  # type: ignore[arg-type]
+            sender="" if envelope.mail_from in (None, "<>") else str(envelope.mail_from),
+            local=envelope.local,
+            remote=envelope.remote,
+            account=account,
+            trace=trace,
+            at=at,
+        )
         try:
-            stored = await self.store.store(return_path + trace + raw)
-            outcome = await self.store.deliver(
-                Delivery(
-                    message=stored,
-                    sender=sender,
-                    inbox=list(envelope.local),
-                    sent_copy=account.mailbox_id if account is not None else None,
-                    outbound=envelope.remote,
-                    submitted_by=account.mailbox_id if account is not None else None,
-                )
-            )
-        except (DeliveryFailed, OSError):
-            log.exception("cannot store message %s from <%s>", queue_id, sender)
+            receipt = await self.store.receive(incoming)
+        except (DeliveryFailed, OSError) as exc:
+            log.error("cannot store message %s from <%s>", queue_id, incoming.sender, exc_info=exc)
             return reply(
                 "451 4.3.0",
                 "Lỗi tạm thời khi lưu thư, hãy gửi lại sau",
                 "Temporary failure storing the message, try again later",
                 utf8=utf8,
             )
-        if outcome.refused and not outcome.delivered and not outcome.queued:
-            return _all_refused(outcome.refused, utf8)
-        if outcome.refused:
-            # Accepted for the others: a 5xx now would make the client resend to all.
-            # The sender learns of the rest from a bounce, as with Postfix + Dovecot LMTP.
-            failed = [
-                _failed_recipient(envelope.local[box], why) for box, why in outcome.refused.items()
-            ]
-            log.warning("message %s from <%s> not delivered to %s", queue_id, sender, failed)
-            try:
-                await self.store.bounce(sender, failed, raw)
-            except (DeliveryFailed, OSError):
-                log.exception("cannot bounce message %s to <%s>", queue_id, sender)
+        if receipt.refusal is not None:
+            return reply(receipt.refusal.code, receipt.refusal.vi, receipt.refusal.en, utf8=utf8)
+        if receipt.bounced:
+            # Accepted for the others (a 5xx would make the client resend to all); the
+            # sender's bounce names these, as with Postfix + Dovecot LMTP.
+            log.warning("message %s: bounced for %s", queue_id, list(receipt.bounced))
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
     def _too_big(self, utf8: bool) -> str:
@@ -347,22 +322,19 @@ class MailHandler:
         )
 
 
-def _all_refused(refused: dict[int, str], utf8: bool) -> str:
-    """The DATA reply when no recipient could take the message."""
-    if "quota" in refused.values():
-        return reply("552 5.2.2", "Hộp thư người nhận đã đầy", "Mailbox full", utf8=utf8)
-    return reply(
-        "550 5.2.1", "Hộp thư người nhận đã ngừng hoạt động", "Mailbox disabled", utf8=utf8
-    )
-
-
 def _address_refused(address: str, *, utf8: bool) -> str | None:
-    """A reply refusing an address that is not UTF-8 at all, or not ASCII in a
-    transaction without SMTPUTF8 (RFC 6531 §3.4); None if the address may go on."""
+    """A reply refusing an address that is not UTF-8, holds control characters (a bare
+    CR would start a header of the sender's making in Return-Path), is longer than any
+    real address, or is not ASCII in a transaction without SMTPUTF8 (RFC 6531 §3.4);
+    None if the address may go on."""
     try:
-        address.encode("utf-8")
+        encoded = address.encode("utf-8")
     except UnicodeEncodeError:
         return reply("553 5.1.7", "Địa chỉ chứa byte không hợp lệ", "Invalid bytes in address")
+    if any(c < 0x20 or c == 0x7F for c in encoded):
+        return reply("501 5.1.7", "Địa chỉ chứa ký tự điều khiển", "Control character in address")
+    if len(encoded) > MAX_ADDRESS or len(address.rpartition("@")[2]) > 255:
+        return reply("501 5.1.3", "Địa chỉ quá dài", "Address too long")
     if not utf8 and not address.isascii():
         return reply(
             "553 5.6.7",
@@ -370,20 +342,6 @@ def _address_refused(address: str, *, utf8: bool) -> str | None:
             "Non-ASCII address requires SMTPUTF8",
         )
     return None
-
-
-def _failed_recipient(address: str, why: str) -> FailedRecipient:
-    if why == "quota":
-        return FailedRecipient(
-            address, "5.2.2", "smtp; 552 5.2.2 Mailbox full", "Hộp thư đã đầy", "Mailbox full"
-        )
-    return FailedRecipient(
-        address,
-        "5.2.1",
-        "smtp; 550 5.2.1 Mailbox disabled",
-        "Hộp thư đã ngừng hoạt động",
-        "Mailbox disabled",
-    )
 
 
 def _account(session: Session) -> Account | None:

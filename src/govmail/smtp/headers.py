@@ -7,8 +7,6 @@ import uuid
 from datetime import datetime
 from email.utils import format_datetime
 
-from govmail.core.mime import has_header
-
 _UNSAFE = re.compile(r"[^\x21-\x7e\u00a0-\U0010ffff]+")
 
 
@@ -56,15 +54,3 @@ def protocol_name(*, extended: bool, tls: bool, authenticated: bool, utf8: bool)
 
 def new_queue_id() -> str:
     return uuid.uuid4().hex[:16].upper()
-
-
-def missing_headers(raw: bytes, *, sender: str, hostname: str, at: datetime) -> bytes:
-    """Date, Message-ID and From for a submitted message that lacks them (RFC 6409 §8)."""
-    added = []
-    if not has_header(raw, "date"):
-        added.append(f"Date: {format_datetime(at)}")
-    if not has_header(raw, "message-id"):
-        added.append(f"Message-ID: <{uuid.uuid4().hex}@{hostname}>")
-    if not has_header(raw, "from") and sender:
-        added.append(f"From: <{sender}>")
-    return "".join(f"{line}\r\n" for line in added).encode("utf-8", "surrogateescape")

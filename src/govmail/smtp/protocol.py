@@ -273,8 +273,7 @@ class GovSMTP(SMTP):
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         envelope = self.envelope
-        assert envelope is not None  # set by connection_made
-        if not envelope.rcpt_tos:
+        if envelope is None or not envelope.rcpt_tos:
             await self.push("503 5.5.1 Error: need RCPT command")
             return
         if arg:
@@ -294,8 +293,11 @@ class GovSMTP(SMTP):
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         envelope.content = envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        try:
+            status = await self._call_handler_hook("DATA")
+        finally:
+            # Even if the hook failed, the next MAIL starts a new transaction.
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status)
 
     async def _read_data(self) -> bytes | None:
@@ -328,9 +330,11 @@ class GovSMTP(SMTP):
         if size > limit + 3:
             return None
         del data[-3:]
-        if data.startswith(b"."):
-            del data[0]
-        content = bytes(data).replace(b"\r\n.", b"\r\n")
+        content = bytes(data)
+        # Bare LF ends a line like CRLF (Postfix's "normalize"), for unstuffing too: a
+        # stored message never holds a line "." that a later relay could mistake.
         if content.count(b"\n") != content.count(b"\r\n"):
             content = _BARE_LF.sub(b"\r\n", content)
-        return content
+        if content.startswith(b"."):
+            content = content[1:]
+        return content.replace(b"\r\n.", b"\r\n")
