@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -38,6 +39,9 @@ class SmtpLimits:
     # Error replies (4xx/5xx) after which a session is cut off (Postfix's
     # smtpd_hard_error_limit): stops address harvesting and junk-spewing clients.
     max_errors: int = 20
+    # Networks (CIDR) allowed to hand the MX mail from the province's own addresses
+    # without logging in: the province's other mail servers or scanners, if any.
+    trusted_relays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             personal_quota_bytes=int(quota.get("personal_mb", 100)) * MB,
             reserved_local_parts=reserved,
             listeners=listeners,
-            smtp=_section(SmtpLimits, raw.get("smtp", {}), {"max_message_mb": MB}),
+            smtp=_checked_smtp(_section(SmtpLimits, raw.get("smtp", {}), {"max_message_mb": MB})),
             auth=_section(AuthLimits, raw.get("auth", {}), {}),
         )
     except (TypeError, ValueError) as exc:
@@ -153,6 +157,12 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             f"Giá trị cấu hình không hợp lệ trong {data_dir / CONFIG_FILE}: {exc}",
             f"Invalid configuration value in {data_dir / CONFIG_FILE}: {exc}",
         ) from None
+
+
+def _checked_smtp(limits: SmtpLimits) -> SmtpLimits:
+    for network in limits.trusted_relays:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+    return limits
 
 
 def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
@@ -165,6 +175,11 @@ def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
         for suffix_key, multiplier in scaled.items():
             if key == suffix_key:
                 name, factor = key.removesuffix("_mb") + "_bytes", multiplier
+        if name in known and isinstance(getattr(kind(), name), tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{key} = {value!r} (a list of strings)")
+            options[name] = tuple(value)
+            continue
         if name not in known or isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{key} = {value!r}")
         if value <= 0:
@@ -215,6 +230,9 @@ max_connections_per_ip = 100
 timeout_s = 300
 # Error replies after which a session is cut off (stops address harvesting).
 max_errors = 20
+# The MX refuses mail from the province's own addresses unless it comes from these
+# networks (CIDR, e.g. ["10.1.2.0/24"]); officials send through submission with a login.
+trusted_relays = []
 
 [auth]
 # Brute-force throttling for SMTP, IMAP and the web: failures counted per client address

@@ -94,7 +94,9 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     if tls is None:
         sockets.pop("submissions").close()  # implicit TLS needs a certificate
     db = Database(cfg.effective_database_url)
-    store = MailStore(db, cfg, FileBlobStore(cfg.blob_dir))
+    blobs = FileBlobStore(cfg.blob_dir)
+    blobs.sweep_tmp()
+    store = MailStore(db, cfg, blobs)
     smtp_servers: list[asyncio.Server] = []
     try:
         await prepare_database(db, cfg)

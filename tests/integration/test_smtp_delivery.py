@@ -242,3 +242,16 @@ def test_mail_accepts_the_auth_parameter_of_rfc_4954(server: RunningServer) -> N
         assert client.mail(AN, ["AUTH=<>", "SIZE=100"])[0] == 250
         assert client.rcpt(BINH)[0] == 250
         assert client.data(b"From: nvan@khanhhoa.gov.vn\r\nSubject: a\r\n\r\nx\r\n")[0] == 250
+
+
+def test_mx_refuses_our_own_addresses_from_outside_unless_trusted(province: Path) -> None:
+    message = b"From: nvan@khanhhoa.gov.vn\r\nSubject: Chu tich chi dao\r\n\r\nx\r\n"
+    with served(province) as server, mx(server) as client:
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail(AN, [BINH], message)
+        assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+        assert client.sendmail("", [BINH], b"Subject: bounce\r\n\r\nx\r\n") == {}  # null sender
+    set_option(province, "trusted_relays", ["127.0.0.0/8"])
+    with served(province) as server, mx(server) as client:
+        assert client.sendmail(AN, [BINH], message) == {}
+    assert len(mailbox_messages(province, BINH)) == 2

@@ -76,3 +76,13 @@ def test_received_protocol_names_follow_rfc_3848_and_6531() -> None:
     assert protocol_name(extended=True, tls=True, authenticated=True, utf8=False) == "ESMTPSA"
     assert protocol_name(extended=True, tls=True, authenticated=False, utf8=True) == "UTF8SMTPS"
     assert MX != SUBMISSION
+
+
+def test_limits_count_ipv6_clients_by_their_64_network() -> None:
+    from govmail.directory.accounts import client_key
+
+    assert (
+        client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    )
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:10.1.2.3") == "10.1.2.3" == client_key("10.1.2.3")

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import defaultdict, deque
@@ -83,6 +84,10 @@ class Authenticator:
     async def login(self, login: str, password: str, client_ip: str) -> AuthResult:
         # One key per account however it is spelt (nvan, nvan@domain, nvan@alias), so
         # the per-account limit cannot be sidestepped by respelling the login.
+        client_ip = client_key(client_ip)
+        if len(login) > MAX_LOGIN:
+            # No account has such a name; not worth a key in the per-login table.
+            return AuthResult(AuthStatus.INVALID, delay=self._fail("", client_ip))
         login = self._canonical(login)
         if self._throttled(login, client_ip):
             return AuthResult(AuthStatus.THROTTLED)
@@ -156,6 +161,19 @@ class Authenticator:
 
 
 _SWEEP_AT = 50_000
+MAX_LOGIN = 320  # longest address; a longer login is refused without a lookup
+
+
+def client_key(ip: str) -> str:
+    """Whom limits count against: the IPv4 address, or the IPv6 /64 (one customer's
+    network: rotating addresses inside it must not reset the count)."""
+    try:
+        address = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return ip
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address.ipv4_mapped or address) if address.version == 6 else str(address)
 
 
 @functools.cache

@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from govmail.store.audit import now
 from govmail.store.schema import folders, mailboxes
@@ -85,26 +86,34 @@ def ensure_default_folders(conn: Connection, mailbox_ids: Iterable[int]) -> None
         if (box, name) not in have
     ]
     if rows:
-        conn.execute(insert(folders), rows)
+        # Under the mailbox lock nobody else creates these, but a mailbox locked by no
+        # one (list_folders) may race with a delivery: the first insert wins.
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(
+            dialect_insert(folders).on_conflict_do_nothing(index_elements=["mailbox_id", "name"]),
+            rows,
+        )
 
 
 _LOCK_MAILBOXES = (
+    select(mailboxes.c.id, mailboxes.c.status, mailboxes.c.quota_bytes, mailboxes.c.used_bytes)
+    .where(mailboxes.c.id.in_(bindparam("boxes", expanding=True)))
+    .order_by(mailboxes.c.id)
+    .with_for_update()
+)
+_LOCK_FOLDERS = (
     select(
-        mailboxes.c.id,
-        mailboxes.c.status,
-        mailboxes.c.quota_bytes,
-        mailboxes.c.used_bytes,
-        folders.c.id.label("folder_id"),
+        folders.c.id,
+        folders.c.mailbox_id,
         folders.c.name,
         folders.c.uidnext,
         folders.c.highest_modseq,
     )
-    .join(folders, folders.c.mailbox_id == mailboxes.c.id)
     .where(
-        mailboxes.c.id.in_(bindparam("boxes", expanding=True)),
+        folders.c.mailbox_id.in_(bindparam("boxes", expanding=True)),
         folders.c.name.in_(bindparam("names", expanding=True)),
     )
-    .order_by(mailboxes.c.id, folders.c.id)
+    .order_by(folders.c.id)
     .with_for_update()
 )
 
@@ -113,27 +122,24 @@ def lock_mailboxes(
     conn: Connection, mailbox_ids: Iterable[int], names: Iterable[str]
 ) -> tuple[dict[int, MailboxState], dict[tuple[int, str], FolderCounters]]:
     """The mailboxes and their named folders, locked until the transaction ends
-    (PostgreSQL ``FOR UPDATE``, rows in id order so concurrent writers never deadlock;
-    SQLite's write transaction is exclusive already). Creates missing default folders.
+    (PostgreSQL ``FOR UPDATE``: mailboxes first, each kind in id order, so concurrent
+    writers never deadlock; SQLite's write transaction is exclusive already). Creates
+    missing default folders. Ids with no mailbox are left out.
 
     Whoever changes a folder's counters holds this lock on its mailbox first.
     """
     boxes = sorted(set(mailbox_ids))
-    wanted = sorted(set(names))
     if not boxes:
         return {}, {}
-    params = {"boxes": boxes, "names": wanted}
-    rows = conn.execute(_LOCK_MAILBOXES, params).all()
-    if len(rows) < len(boxes) * len(wanted):
-        ensure_default_folders(conn, boxes)
-        rows = conn.execute(_LOCK_MAILBOXES, params).all()
-    states: dict[int, MailboxState] = {}
-    counters: dict[tuple[int, str], FolderCounters] = {}
-    for r in rows:
-        states.setdefault(r.id, MailboxState(r.id, r.status, r.quota_bytes, r.used_bytes))
-        counters[(r.id, r.name)] = FolderCounters(
-            r.folder_id, r.id, r.name, r.uidnext, r.highest_modseq
-        )
+    states = {r.id: MailboxState(*r) for r in conn.execute(_LOCK_MAILBOXES, {"boxes": boxes})}
+    params = {"boxes": sorted(states), "names": sorted(set(names))}
+    if not states:
+        return states, {}
+    rows = conn.execute(_LOCK_FOLDERS, params).all()
+    if len(rows) < len(states) * len(params["names"]):
+        ensure_default_folders(conn, states)
+        rows = conn.execute(_LOCK_FOLDERS, params).all()
+    counters = {(r.mailbox_id, r.name): FolderCounters(*r) for r in rows}
     return states, counters
 
 

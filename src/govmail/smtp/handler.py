@@ -8,6 +8,7 @@ import binascii
 import logging
 from base64 import b64decode
 from datetime import datetime
+from ipaddress import ip_address, ip_network
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, AuthResult, Session
@@ -38,6 +39,7 @@ class MailHandler:
         self.cfg = cfg
         self.store = store
         self.auth = auth
+        self._trusted_networks = [ip_network(n, strict=False) for n in cfg.smtp.trusted_relays]
 
     async def handle_exception(self, error: Exception) -> str:
         """Anything unplanned (a database that went away, a bug) is a temporary failure:
@@ -181,6 +183,18 @@ class MailHandler:
                 envelope.declared_size = int(value)
         if envelope.declared_size > self.cfg.smtp.max_message_bytes:
             return self._too_big(utf8)
+        if self.role == MX and address not in ("", "<>"):
+            domain = address.rpartition("@")[2]
+            if is_local_domain(self.cfg, domain) and not self._trusted(server.client_ip):
+                # Nobody outside may speak for the province: its officials send through
+                # submission with a login. (SPF/DKIM/DMARC will judge the rest.)
+                return reply(
+                    "550 5.7.1",
+                    f"Địa chỉ <{address}> của tỉnh chỉ được gửi qua cổng 587/465 có đăng nhập",
+                    f"<{address}>: sender address in our domain requires authentication"
+                    " (use submission, port 587)",
+                    utf8=utf8,
+                )
         if self.role == SUBMISSION:
             account = _account(session)
             if account is None:
@@ -311,6 +325,13 @@ class MailHandler:
             # sender's bounce names these, as with Postfix + Dovecot LMTP.
             log.warning("message %s: bounced for %s", queue_id, list(receipt.bounced))
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def _trusted(self, client_ip: str) -> bool:
+        try:
+            address = ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self._trusted_networks)
 
     def _too_big(self, utf8: bool) -> str:
         limit = self.cfg.smtp.max_message_bytes // MB

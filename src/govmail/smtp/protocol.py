@@ -16,6 +16,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, _AuthMechAttr, login_always_fail
 
 from govmail.config import MB, SmtpLimits
+from govmail.directory.accounts import client_key
 from govmail.smtp.replies import reply, with_enhanced_code
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -132,6 +133,7 @@ class GovSMTP(SMTP):
         self.connections = connections
         self.implicit_tls = implicit_tls
         self.client_ip = ""
+        self._client_key = ""
         self._counted = False
         self._refused = False
         self._bare_replies = False
@@ -149,7 +151,8 @@ class GovSMTP(SMTP):
         if self.transport is None:  # not the STARTTLS re-entry
             peer = transport.get_extra_info("peername")
             self.client_ip = str(peer[0]) if peer else ""
-            if self.connections[self.client_ip] >= self.limits.max_connections_per_ip:
+            self._client_key = client_key(self.client_ip)
+            if self.connections[self._client_key] >= self.limits.max_connections_per_ip:
                 self._refused = True
                 line = reply(
                     "421 4.7.0",
@@ -159,7 +162,7 @@ class GovSMTP(SMTP):
                 transport.write(line.encode() + b"\r\n")  # type: ignore[attr-defined]
                 transport.close()
                 return
-            self.connections[self.client_ip] += 1
+            self.connections[self._client_key] += 1
             self._counted = True
             if self.implicit_tls:
                 self._start_implicit_tls(transport)
@@ -205,9 +208,9 @@ class GovSMTP(SMTP):
     def _uncount(self) -> None:
         if self._counted:
             self._counted = False
-            self.connections[self.client_ip] -= 1
-            if self.connections[self.client_ip] <= 0:
-                del self.connections[self.client_ip]
+            self.connections[self._client_key] -= 1
+            if self.connections[self._client_key] <= 0:
+                del self.connections[self._client_key]
 
     @property
     def is_loopback(self) -> bool:

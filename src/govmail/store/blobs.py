@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +40,22 @@ class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        for directory in (root, self._tmp):
+            directory.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(directory.parent)
+
+    def sweep_tmp(self, older_than_s: float = 3600.0) -> int:
+        """Remove temporary files a crash left between write and rename (never referenced
+        by any message); only old ones, as another process may be writing its own.
+        Returns how many were removed."""
+        horizon = time.time() - older_than_s
+        removed = 0
+        for leftover in self._tmp.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < horizon:
+                    leftover.unlink()
+                    removed += 1
+        return removed
 
     def path(self, key: str) -> Path:
         if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
@@ -50,6 +66,9 @@ class FileBlobStore:
         key = blob_key(data)
         final = self.path(key)
         if final.exists():
+            # Another put of the same bytes may have renamed it in but not yet made the
+            # rename durable: make sure before we answer for it.
+            _fsync_dir(final.parent)
             return key
         self._ensure_dir(final.parent)
         tmp = self._tmp / f"{key}.{uuid.uuid4().hex}"
@@ -59,8 +78,11 @@ class FileBlobStore:
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         os.replace(tmp, final)
         _fsync_dir(final.parent)
         return key
@@ -75,11 +97,11 @@ class FileBlobStore:
     def _ensure_dir(self, directory: Path) -> None:
         if directory.is_dir():
             return
-        # A new directory entry is durable only once its parent is fsynced too.
+        # A new directory entry is durable only once its parent is fsynced; another
+        # thread may have created a level first, so fsync whether or not we did.
         for level in (directory.parent, directory):
-            if not level.is_dir():
-                level.mkdir(exist_ok=True)
-                _fsync_dir(level.parent)
+            level.mkdir(exist_ok=True)
+            _fsync_dir(level.parent)
 
 
 def _fsync_dir(directory: Path) -> None:
