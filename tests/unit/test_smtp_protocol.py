@@ -12,7 +12,7 @@ from aiosmtpd.smtp import SMTP
 from govmail.config import Config, SmtpLimits
 from govmail.smtp.handler import MX, SUBMISSION, MailHandler
 from govmail.smtp.headers import protocol_name
-from govmail.smtp.protocol import GovSMTP
+from govmail.smtp.protocol import GovSMTP, HandlerTables
 from govmail.smtp.replies import ascii_vietnamese, reply, with_enhanced_code
 
 
@@ -28,6 +28,7 @@ def test_fast_init_matches_what_aiosmtpd_would_build() -> None:
         handler = _handler(SUBMISSION)
         ours = GovSMTP(
             handler,
+            tables=HandlerTables.of(handler),
             limits=SmtpLimits(),
             connections=Counter(),
             hostname="mail.example",

@@ -62,6 +62,8 @@ class Refused(Enum):
 
 @dataclass
 class Outcome:
+    """What one delivery did: where it landed, where not and why, what was queued."""
+
     delivered: list[int] = field(default_factory=list)
     # Mailbox id → why it was not delivered there: the sender must be told.
     refused: dict[int, Refused] = field(default_factory=dict)

@@ -13,6 +13,8 @@ from govmail.store.schema import addresses, domains, mailboxes
 
 @dataclass(frozen=True)
 class LocalRecipient:
+    """A mailbox a local address reaches, with what RCPT needs to decide."""
+
     mailbox_id: int
     status: str  # active | disabled | deleted
     quota_bytes: int

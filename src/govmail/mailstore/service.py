@@ -66,6 +66,9 @@ class MailStore:
         self.cfg = cfg
         self.blobs = blobs
         self.commits = GroupCommit(db)
+        self._receiving = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def find_recipient(self, local_part: str) -> LocalRecipient | None:
         return await find_local_recipient(self.db, self.cfg, local_part)
@@ -78,6 +81,16 @@ class MailStore:
         and the sender gets a bounce committed together with the delivery; if nobody
         can take it, it is refused before anything is written.
         """
+        self._receiving += 1
+        self._idle.clear()
+        try:
+            return await self._receive(incoming)
+        finally:
+            self._receiving -= 1
+            if not self._receiving:
+                self._idle.set()
+
+    async def _receive(self, incoming: Incoming) -> Receipt:
         raw = incoming.raw
         account = incoming.account
         if account is not None:
@@ -180,7 +193,13 @@ class MailStore:
             return Delivery(message=stored, sender="", inbox=[box.mailbox_id])
         return Delivery(message=stored, sender="", outbound=[sender])
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 15.0) -> None:
+        """Let messages being received finish (their clients then get their 250 and do
+        not send them again), for at most ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("shutting down with %d messages still being received", self._receiving)
         await self.commits.close()
 
 

@@ -53,4 +53,5 @@ def protocol_name(*, extended: bool, tls: bool, authenticated: bool, utf8: bool)
 
 
 def new_queue_id() -> str:
+    """A short random id naming one SMTP transaction in Received, replies and logs."""
     return uuid.uuid4().hex[:16].upper()

@@ -12,7 +12,7 @@ from govmail.config import Config
 from govmail.directory.accounts import Authenticator
 from govmail.mailstore.service import MailStore
 from govmail.smtp.handler import MX, SUBMISSION, MailHandler
-from govmail.smtp.protocol import GovSMTP
+from govmail.smtp.protocol import GovSMTP, HandlerTables
 
 
 def server_tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -40,10 +40,16 @@ async def start_smtp(
         role = MX if name == "smtp" else SUBMISSION
         handler = MailHandler(role, cfg, store, auth)
         implicit = name == "submissions"
+        tables = HandlerTables.of(handler)
 
-        def factory(handler: MailHandler = handler, implicit: bool = implicit) -> GovSMTP:
+        def factory(
+            handler: MailHandler = handler,
+            implicit: bool = implicit,
+            tables: HandlerTables = tables,
+        ) -> GovSMTP:
             return GovSMTP(
                 handler,
+                tables=tables,
                 limits=cfg.smtp,
                 connections=connections,
                 hostname=cfg.hostname,

@@ -40,32 +40,26 @@ class GovEnvelope(Envelope):
 
 
 @dataclass(frozen=True)
-class _HandlerTables:
+class HandlerTables:
+    """aiosmtpd's AUTH mechanism and hook tables for one handler, built once per
+    listener (aiosmtpd builds them for every connection)."""
+
     auth_methods: dict[str, _AuthMechAttr]
     hooks: dict[str, Any]
 
-
-_TABLES: dict[int, tuple[Any, _HandlerTables]] = {}
-
-
-def _handler_tables(handler: Any) -> _HandlerTables:
-    """aiosmtpd's AUTH mechanism and hook tables for ``handler``, built once."""
-    cached = _TABLES.get(id(handler))
-    if cached is not None and cached[0] is handler:
-        return cached[1]
-    auth = {
-        getattr(method, "__auth_mechanism_name__", name[5:].replace("__", "-")): _AuthMechAttr(
-            method, False
-        )
-        for name in dir(handler)
-        if name.startswith("auth_") and callable(method := getattr(handler, name))
-    }
-    hooks = {
-        name[7:]: getattr(handler, name) for name in dir(handler) if name.startswith("handle_")
-    }
-    tables = _HandlerTables(auth, hooks)
-    _TABLES[id(handler)] = (handler, tables)
-    return tables
+    @classmethod
+    def of(cls, handler: Any) -> HandlerTables:
+        auth = {
+            getattr(method, "__auth_mechanism_name__", name[5:].replace("__", "-")): _AuthMechAttr(
+                method, False
+            )
+            for name in dir(handler)
+            if name.startswith("auth_") and callable(method := getattr(handler, name))
+        }
+        hooks = {
+            name[7:]: getattr(handler, name) for name in dir(handler) if name.startswith("handle_")
+        }
+        return cls(auth, hooks)
 
 
 class GovSMTP(SMTP):
@@ -78,6 +72,7 @@ class GovSMTP(SMTP):
         self,
         handler: Any,
         *,
+        tables: HandlerTables,
         limits: SmtpLimits,
         connections: Counter[str],
         hostname: str,
@@ -87,7 +82,7 @@ class GovSMTP(SMTP):
         # aiosmtpd's own __init__ rebuilds its command and hook tables with
         # inspect.getmembers for every connection (1.4 ms, a third of the CPU a small
         # message costs). This sets the same attributes, with the tables built once per
-        # handler; tests/unit/test_smtp_protocol.py checks they match aiosmtpd's.
+        # listener; tests/unit/test_smtp_protocol.py checks they match aiosmtpd's.
         loop = asyncio.get_running_loop()
         self.__ident__ = "ESMTP govmail"
         self.loop = loop
@@ -122,7 +117,6 @@ class GovSMTP(SMTP):
         self._authenticator = None
         self._auth_callback = login_always_fail
         self._auth_required = False
-        tables = _handler_tables(handler)
         self._auth_methods = tables.auth_methods
         self._handle_hooks = tables.hooks
         self._ehlo_hook_ver = "new" if "EHLO" in tables.hooks else None

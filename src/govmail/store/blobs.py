@@ -29,6 +29,7 @@ class BlobStore(Protocol):
 
 
 def blob_key(data: bytes) -> str:
+    """The key of a blob: the SHA-256 of its bytes, in hex."""
     return hashlib.sha256(data).hexdigest()
 
 

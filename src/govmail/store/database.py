@@ -150,7 +150,8 @@ class Database:
         await self.engine.dispose()
         for executor in (self._readers, self._writer):
             if executor is not None:
-                executor.shutdown(wait=True)
+                # Off the event loop: a transaction still running finishes first.
+                await asyncio.to_thread(executor.shutdown, wait=True)
         if self._sync_engine is not None:
             self._sync_engine.dispose()
 
