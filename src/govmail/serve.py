@@ -93,7 +93,10 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     tls = server_tls_context(cfg.tls_cert, cfg.tls_key)
     if tls is None:
         sockets.pop("submissions").close()  # implicit TLS needs a certificate
-    db = Database(cfg.effective_database_url)
+    # No ping before each checkout in the server: a dropped connection fails one
+    # transaction (SMTP answers 451, the client retries) and SQLAlchemy then replaces
+    # the pool; a ping would cost a round trip on every RCPT and delivery.
+    db = Database(cfg.effective_database_url, pool_pre_ping=False)
     blobs = FileBlobStore(cfg.blob_dir)
     blobs.sweep_tmp()
     store = MailStore(db, cfg, blobs)

@@ -87,3 +87,35 @@ def test_limits_count_ipv6_clients_by_their_64_network() -> None:
     )
     assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
     assert client_key("::ffff:10.1.2.3") == "10.1.2.3" == client_key("10.1.2.3")
+
+
+def test_the_fast_path_parser_agrees_with_aiosmtpd() -> None:
+    async def parse() -> list[tuple[Any, Any, Any]]:
+        handler = _handler(MX)
+        ours = GovSMTP(
+            handler,
+            tables=HandlerTables.of(handler),
+            limits=SmtpLimits(),
+            connections=Counter(),
+            hostname="mail.example",
+            tls_context=None,
+        )
+        paths = [
+            "<nvan@khanhhoa.gov.vn>",
+            "<nvan@khanhhoa.gov.vn> SIZE=1000 BODY=8BITMIME",
+            " <a.b-c+tag@sub.example.org>",
+            "<o'brien@example.ie>",
+            "<a..b@example.org>",
+            "<@relay.example:user@example.org>",
+            '<"quoted@local"@example.org>',
+            "<user@[192.0.2.1]>",
+            "<>",
+            "<unqualified>",
+            "<user@-bad-.example>",
+            "<a@b.example>x",
+            "<a@b.example>  SIZE=1 ",
+        ]
+        return [(p, ours._getaddr(p), SMTP._getaddr(ours, p)) for p in paths]
+
+    for path, fast, slow in asyncio.run(parse()):
+        assert fast == slow, path

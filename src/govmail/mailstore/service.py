@@ -43,6 +43,9 @@ class Incoming:
     raw: bytes  # the message, CRLF line endings
     sender: str  # envelope sender; "" is the null sender
     local: dict[int, str]  # mailbox id → the address it was reached by
+    # What the edge already knows of those mailboxes (SMTP: from RCPT, moments ago):
+    # spares a query before storing; delivery checks again under its lock anyway.
+    seen: dict[int, LocalRecipient] = field(default_factory=dict)
     remote: list[str] = field(default_factory=list)
     account: Account | None = None  # the logged-in sender (submission, webmail)
     trace: bytes = b""  # the Received field the edge wrote
@@ -106,7 +109,7 @@ class MailStore:
         data = f"Return-Path: <{incoming.sender}>\r\n".encode("utf-8", "surrogateescape")
         data += incoming.trace + raw
 
-        refused = await self._refusals(list(incoming.local), len(data))
+        refused = await self._refusals(list(incoming.local), len(data), incoming.seen)
         if refused and len(refused) == len(incoming.local) and not incoming.remote:
             return Receipt(_nobody_takes_it(refused))
         stored = await self.store(data)
@@ -133,12 +136,21 @@ class MailStore:
             failed += late
         return Receipt(None, outcome, tuple(f.address for f in failed))
 
-    async def _refusals(self, mailbox_ids: list[int], size: int) -> dict[int, Refused]:
+    async def _refusals(
+        self, mailbox_ids: list[int], size: int, seen: dict[int, LocalRecipient]
+    ) -> dict[int, Refused]:
         """Which of these mailboxes would refuse a message of ``size`` bytes now: checked
         before the message is written, so mail nobody can take leaves no blob behind.
         Delivery checks again under its lock."""
         if not mailbox_ids:
             return {}
+        if all(box in seen for box in mailbox_ids):
+            return {
+                box: Refused.INACTIVE if r.status != "active" else Refused.QUOTA
+                for box in mailbox_ids
+                if (r := seen[box]).status != "active"
+                or not quota_allows(r.used_bytes, r.quota_bytes, size)
+            }
 
         def check(conn: Connection) -> dict[int, Refused]:
             found = {}

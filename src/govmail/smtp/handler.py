@@ -272,6 +272,7 @@ class MailHandler:
                 utf8=utf8,
             )
         envelope.local.setdefault(found.mailbox_id, address)
+        envelope.seen[found.mailbox_id] = found
         return MISSING
 
     # --- message ----------------------------------------------------------------------
@@ -303,6 +304,7 @@ class MailHandler:
             raw=bytes(envelope.content or b""),  # type: ignore[arg-type]
             sender="" if envelope.mail_from in (None, "<>") else str(envelope.mail_from),
             local=envelope.local,
+            seen=envelope.seen,
             remote=envelope.remote,
             account=account,
             trace=trace,

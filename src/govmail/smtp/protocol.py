@@ -17,10 +17,18 @@ from aiosmtpd.smtp import SMTP, Envelope, _AuthMechAttr, login_always_fail
 
 from govmail.config import MB, SmtpLimits
 from govmail.directory.accounts import client_key
+from govmail.mailstore.recipients import LocalRecipient
 from govmail.smtp.replies import reply, with_enhanced_code
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _AUTH_PARAMETER = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
+# <dot-atom@domain> followed by parameters: what the stdlib parser would return as is.
+_SIMPLE_PATH = re.compile(
+    r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>"
+    r"\s*(.*)\Z",
+    re.DOTALL,
+)
 # A command line is refused past 512 octets (RFC 5321 plus extensions); this only bounds
 # how much of one line is buffered before that refusal.
 _READ_LIMIT = 64 * 1024
@@ -35,6 +43,7 @@ class GovEnvelope(Envelope):
     def __init__(self) -> None:
         super().__init__()
         self.local: dict[int, str] = {}  # mailbox id → the address it was reached by
+        self.seen: dict[int, LocalRecipient] = {}  # each one's state at RCPT time
         self.remote: list[str] = []
         self.declared_size = 0
 
@@ -263,6 +272,15 @@ class GovSMTP(SMTP):
         if arg:
             arg = _AUTH_PARAMETER.sub("", arg)
         await super().smtp_MAIL(arg)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd parses every MAIL and RCPT path with the stdlib's RFC 5322 header
+        # parser (8% of the CPU of a small message); the plain <local@domain> form,
+        # nearly all traffic, needs no such parser. Anything else still goes to it.
+        found = _SIMPLE_PATH.match(arg)
+        if found:
+            return found.group(1), found.group(2)
+        return super()._getaddr(arg)
 
     # --- DATA ---------------------------------------------------------------------------
 

@@ -34,16 +34,25 @@ def blob_key(data: bytes) -> str:
 
 
 class FileBlobStore:
-    """Blobs as files ``<root>/ab/cd/<sha256>``, written to ``<root>/tmp`` first, fsynced,
+    """Blobs as files ``<root>/ab/<sha256>``, written to ``<root>/tmp`` first, fsynced,
     then renamed into place and the directory fsynced: after ``put`` returns, a crash
-    or power loss cannot lose the blob, and a reader never sees half a file."""
+    or power loss cannot lose the blob, and a reader never sees half a file.
+
+    The 256 fan-out directories are made once, up front: making them as blobs arrive
+    cost two more fsyncs per message in a young store. 20 million messages make about
+    80,000 files per directory, which ext4 and XFS index by name.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
-        for directory in (root, self._tmp):
-            directory.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(directory.parent)
+        if not (root / "ff").is_dir():  # made last: all 256 are there
+            for directory in (root, self._tmp):
+                directory.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(directory.parent)
+            for n in range(256):
+                (root / f"{n:02x}").mkdir(exist_ok=True)
+            _fsync_dir(root)
 
     def sweep_tmp(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary files a crash left between write and rename (never referenced
@@ -61,7 +70,7 @@ class FileBlobStore:
     def path(self, key: str) -> Path:
         if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
             raise FileNotFoundError(key)
-        return self.root / key[:2] / key[2:4] / key
+        return self.root / key[:2] / key
 
     def put(self, data: bytes) -> str:
         key = blob_key(data)
@@ -71,7 +80,6 @@ class FileBlobStore:
             # rename durable: make sure before we answer for it.
             _fsync_dir(final.parent)
             return key
-        self._ensure_dir(final.parent)
         tmp = self._tmp / f"{key}.{uuid.uuid4().hex}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -94,15 +102,6 @@ class FileBlobStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(key).unlink()
-
-    def _ensure_dir(self, directory: Path) -> None:
-        if directory.is_dir():
-            return
-        # A new directory entry is durable only once its parent is fsynced; another
-        # thread may have created a level first, so fsync whether or not we did.
-        for level in (directory.parent, directory):
-            level.mkdir(exist_ok=True)
-            _fsync_dir(level.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -41,6 +41,10 @@ class Database:
             engine_options.setdefault("connect_args", {"timeout": 30})
         else:
             engine_options.setdefault("pool_pre_ping", True)
+            # Fifty SMTP sessions each looking up recipients: a pool smaller than that
+            # opened and closed a connection per lookup (2,258 for 5,000 messages).
+            engine_options.setdefault("pool_size", 20)
+            engine_options.setdefault("max_overflow", 20)
         self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
         self._sync_engine: Engine | None = None
         self._readers: ThreadPoolExecutor | None = None
