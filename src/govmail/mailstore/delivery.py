@@ -68,7 +68,6 @@ class Outcome:
     # Mailbox id → why it was not delivered there: the sender must be told.
     refused: dict[int, Refused] = field(default_factory=dict)
     queued: int = 0
-    filed_in_sent: bool = False
 
 
 def quota_allows(used: int, quota: int, size: int) -> bool:
@@ -211,7 +210,6 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
                 row = _place(targets[(sender, SENT)], size, SEEN, at)
                 placed.append((delivery.message.blob, row))
                 quota[sender][1] += size
-                outcome.filed_in_sent = True
         for recipient in delivery.outbound:
             queue_row: dict[str, object] = {
                 "sender": delivery.sender,

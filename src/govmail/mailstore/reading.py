@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
-from govmail.store.blobs import BlobStore
 from govmail.store.database import Database
 from govmail.store.schema import folder_messages, folders, messages
 
@@ -47,7 +45,3 @@ async def folder_contents(db: Database, mailbox_id: int, folder: str) -> list[Fo
             .order_by(folder_messages.c.uid)
         )
         return [FolderMessage(*r) for r in rows]
-
-
-async def message_bytes(blobs: BlobStore, message: FolderMessage) -> bytes:
-    return await asyncio.to_thread(blobs.get, message.blob)

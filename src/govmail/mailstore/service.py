@@ -172,11 +172,6 @@ class MailStore:
         key = self.blobs.put(raw)
         return StoredMessage(blob=key, size=len(raw), summary=summary)
 
-    async def deliver(self, delivery: Delivery) -> Outcome:
-        """Make the message visible everywhere it goes; returns after the commit."""
-        (outcome,) = await self.commits.deliver(delivery)
-        return outcome
-
     async def _bounce(
         self, sender: str, failed: list[FailedRecipient], original: bytes
     ) -> Delivery | None:
