@@ -7,8 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from govmail.config import load_config
 from govmail.core.mime import analyze_message
 from govmail.directory.addresses import find_mailbox
@@ -22,16 +20,6 @@ from govmail.mailstore.delivery import (
 from govmail.mailstore.reading import folder_contents
 from govmail.store.blobs import FileBlobStore
 from govmail.store.database import Database
-from tests.integration.clihelp import add_official, cli
-
-
-@pytest.fixture
-def province(data_dir: Path) -> Path:
-    assert (
-        cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
-    )
-    assert add_official(data_dir, "Nguyễn Văn An").exit_code == 0
-    return data_dir
 
 
 def _stored(blobs: FileBlobStore, n: int) -> StoredMessage:

@@ -11,24 +11,12 @@ import time
 from pathlib import Path
 
 import aiosmtplib
-import pytest
 
 from govmail.config import load_config
-from tests.integration.clihelp import add_official, cli
 from tests.integration.mailserver import RunningServer, db_scalar, mailbox_messages, start_server
 
 DOMAIN = "khanhhoa.gov.vn"
 RECIPIENTS = [f"nvan@{DOMAIN}", f"ltbinh@{DOMAIN}", f"ttr@{DOMAIN}"]
-
-
-@pytest.fixture
-def province(data_dir: Path) -> Path:
-    assert (
-        cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
-    )
-    assert add_official(data_dir, "Nguyễn Văn An").exit_code == 0
-    assert add_official(data_dir, "Lê Thị Bình").exit_code == 0
-    return data_dir
 
 
 async def _load(port: int, acked: dict[str, list[str]], stop: asyncio.Event, worker: int) -> None:

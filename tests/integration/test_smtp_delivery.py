@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import smtplib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.clihelp import add_official, cli
+from tests.integration.clihelp import cli
 from tests.integration.mailserver import (
     RunningServer,
     client_tls,
@@ -26,22 +25,6 @@ AN = f"nvan@{DOMAIN}"
 BINH = f"ltbinh@{DOMAIN}"
 TTR = f"ttr@{DOMAIN}"
 PASSWORD = "12345678"
-
-
-@pytest.fixture
-def province(data_dir: Path) -> Path:
-    assert (
-        cli(data_dir, "agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr").exit_code == 0
-    )
-    assert add_official(data_dir, "Nguyễn Văn An").exit_code == 0
-    assert add_official(data_dir, "Lê Thị Bình").exit_code == 0
-    return data_dir
-
-
-@pytest.fixture
-def server(province: Path) -> Iterator[RunningServer]:
-    with served(province) as running:
-        yield running
 
 
 def mx(server: RunningServer) -> smtplib.SMTP:

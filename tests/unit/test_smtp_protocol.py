@@ -20,20 +20,25 @@ def _handler(role: str) -> MailHandler:
     return MailHandler(role, Config(data_dir=Path("/nonexistent")), None, None)  # type: ignore[arg-type]
 
 
+def _connection(handler: MailHandler) -> GovSMTP:
+    """A protocol object as a listener makes one (needs a running event loop)."""
+    return GovSMTP(
+        handler,
+        tables=HandlerTables.of(handler),
+        limits=SmtpLimits(),
+        connections=Counter(),
+        hostname="mail.example",
+        tls_context=None,
+    )
+
+
 def test_fast_init_matches_what_aiosmtpd_would_build() -> None:
     """GovSMTP sets aiosmtpd's attributes itself (its own __init__ is slow); if an aiosmtpd
     release adds or renames one, this fails instead of the server misbehaving."""
 
     async def build() -> tuple[Any, Any]:
         handler = _handler(SUBMISSION)
-        ours = GovSMTP(
-            handler,
-            tables=HandlerTables.of(handler),
-            limits=SmtpLimits(),
-            connections=Counter(),
-            hostname="mail.example",
-            tls_context=None,
-        )
+        ours = _connection(handler)
         theirs = SMTP(
             handler, enable_SMTPUTF8=True, hostname="mail.example", auth_require_tls=False
         )
@@ -91,15 +96,7 @@ def test_limits_count_ipv6_clients_by_their_64_network() -> None:
 
 def test_the_fast_path_parser_agrees_with_aiosmtpd() -> None:
     async def parse() -> list[tuple[Any, Any, Any]]:
-        handler = _handler(MX)
-        ours = GovSMTP(
-            handler,
-            tables=HandlerTables.of(handler),
-            limits=SmtpLimits(),
-            connections=Counter(),
-            hostname="mail.example",
-            tls_context=None,
-        )
+        ours = _connection(_handler(MX))
         paths = [
             "<nvan@khanhhoa.gov.vn>",
             "<nvan@khanhhoa.gov.vn> SIZE=1000 BODY=8BITMIME",
