@@ -8,6 +8,7 @@ import os
 import re
 import select
 import signal
+import smtplib
 import ssl
 import subprocess
 import sys
@@ -25,6 +26,13 @@ from govmail.store.blobs import FileBlobStore
 from govmail.store.database import Database
 
 LISTENERS = ("web", "smtp", "submission", "submissions")
+
+# The province of the ``province`` fixture (tests/integration/conftest.py).
+DOMAIN = "khanhhoa.gov.vn"
+AN = f"nvan@{DOMAIN}"
+BINH = f"ltbinh@{DOMAIN}"
+TTR = f"ttr@{DOMAIN}"
+PASSWORD = "12345678"
 
 
 @dataclass
@@ -109,6 +117,21 @@ def client_tls() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def mx(server: RunningServer) -> smtplib.SMTP:
+    """An SMTP session with the MX, greeted as another mail server would."""
+    client = smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30)
+    client.ehlo("mta.example.org")
+    return client
+
+
+def submission(server: RunningServer, login: str = AN) -> smtplib.SMTP:
+    """A submission session over STARTTLS, logged in as ``login``."""
+    client = smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30)
+    client.starttls(context=client_tls())
+    client.login(login, PASSWORD)
+    return client
 
 
 def mailbox_messages(

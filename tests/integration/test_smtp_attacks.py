@@ -23,20 +23,22 @@ from govmail.config import MB
 from tests.conftest import IN_CI
 from tests.integration.clihelp import add_official, cli
 from tests.integration.mailserver import (
+    AN,
+    BINH,
+    DOMAIN,
+    PASSWORD,
+    TTR,
     RunningServer,
     client_tls,
     db_execute,
     db_scalar,
     mailbox_messages,
+    mx,
     served,
     set_option,
+    submission,
 )
 
-DOMAIN = "khanhhoa.gov.vn"
-AN = f"nvan@{DOMAIN}"
-BINH = f"ltbinh@{DOMAIN}"
-TTR = f"ttr@{DOMAIN}"
-PASSWORD = "12345678"
 SIMPLE = b"From: citizen@example.org\r\nSubject: x\r\n\r\nx\r\n"
 
 
@@ -114,19 +116,6 @@ class RawSMTP:
         for recipient in recipients:
             assert self.command(f"RCPT TO:<{recipient}>").startswith("250 ")
         assert self.command("DATA").startswith("354 ")
-
-
-def mx(server: RunningServer) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30)
-    client.ehlo("mta.example.org")
-    return client
-
-
-def submission(server: RunningServer, login: str = AN) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30)
-    client.starttls(context=client_tls())
-    client.login(login, PASSWORD)
-    return client
 
 
 def unauthenticated(server: RunningServer, timeout: float = 30) -> smtplib.SMTP:

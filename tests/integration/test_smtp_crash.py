@@ -13,10 +13,17 @@ from pathlib import Path
 import aiosmtplib
 
 from govmail.config import load_config
-from tests.integration.mailserver import RunningServer, db_scalar, mailbox_messages, start_server
+from tests.integration.mailserver import (
+    AN,
+    BINH,
+    TTR,
+    RunningServer,
+    db_scalar,
+    mailbox_messages,
+    start_server,
+)
 
-DOMAIN = "khanhhoa.gov.vn"
-RECIPIENTS = [f"nvan@{DOMAIN}", f"ltbinh@{DOMAIN}", f"ttr@{DOMAIN}"]
+RECIPIENTS = [AN, BINH, TTR]
 
 
 async def _load(port: int, acked: dict[str, list[str]], stop: asyncio.Event, worker: int) -> None:

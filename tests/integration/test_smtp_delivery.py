@@ -10,34 +10,20 @@ import pytest
 
 from tests.integration.clihelp import cli
 from tests.integration.mailserver import (
+    AN,
+    BINH,
+    DOMAIN,
+    TTR,
     RunningServer,
-    client_tls,
     db_execute,
     db_scalar,
     mailbox_folders,
     mailbox_messages,
+    mx,
     served,
     set_option,
+    submission,
 )
-
-DOMAIN = "khanhhoa.gov.vn"
-AN = f"nvan@{DOMAIN}"
-BINH = f"ltbinh@{DOMAIN}"
-TTR = f"ttr@{DOMAIN}"
-PASSWORD = "12345678"
-
-
-def mx(server: RunningServer) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30)
-    client.ehlo("mta.example.org")
-    return client
-
-
-def submission(server: RunningServer, login: str = AN) -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30)
-    client.starttls(context=client_tls())
-    client.login(login, PASSWORD)
-    return client
 
 
 def test_mx_delivers_to_the_inbox_with_trace_headers(server: RunningServer) -> None:

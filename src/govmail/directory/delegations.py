@@ -104,8 +104,6 @@ async def _pair(
         raise InvalidInput(
             f"{person_ref} không phải hộp thư cá nhân.", f"{person_ref} is not a personal mailbox."
         )
-    if (must_be_active and "deleted" in (agency.status, person.status)) or (
-        agency.status == "disabled" and must_be_active
-    ):
+    if must_be_active and (agency.status != "active" or person.status != "active"):
         raise Conflict("Hộp thư không còn hoạt động.", "The mailbox is no longer active.")
     return agency, person
