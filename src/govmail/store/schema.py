@@ -303,3 +303,40 @@ outbound_queue = Table(
     CheckConstraint("status in ('queued', 'deferred', 'sent', 'bounced')", name="status"),
 )
 Index("ix_outbound_queue_due", outbound_queue.c.status, outbound_queue.c.next_attempt_at)
+# --- IMAP (migration 0003) ---------------------------------------------------------------
+# A message removed from a folder leaves its UID and the modseq of its removal, so a
+# session (or a CONDSTORE client) that knew the folder at an older modseq learns of it.
+expunged_messages = Table(
+    "expunged_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("folder_id", Integer, ForeignKey("folders.id"), nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+)
+Index("ix_expunged_messages_folder", expunged_messages.c.folder_id, expunged_messages.c.modseq)
+# R19: who looked at which mailbox, when and from where (login, and each look at INBOX);
+# the reports count checks per working day from these rows.
+access_events = Table(
+    "access_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=False),
+    # The mailbox whose owner logged in, when it differs (a delegate reading an agency's).
+    Column("actor_mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True),
+    Column("protocol", String(16), nullable=False),  # imap, web
+    Column("kind", String(16), nullable=False),  # login, select, examine, status
+    Column("folder", String(255), nullable=True),
+    Column("client_address", String(64), nullable=True),
+)
+Index("ix_access_events_mailbox_at", access_events.c.mailbox_id, access_events.c.at)
+Index("ix_access_events_at", access_events.c.at)
+# SQLite only: FTS5 trigram index over messages.search_text (migration 0003); PostgreSQL
+# has a pg_trgm GIN index on the column itself.
+messages_search = Table(
+    "messages_search",
+    MetaData(),
+    Column("rowid", Integer, primary_key=True),
+    Column("search_text", Text),
+)
