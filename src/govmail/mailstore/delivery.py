@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from govmail.core.errors import GovmailError
 from govmail.core.mime import MessageSummary
+from govmail.mailstore.changes import ChangeNotifier
 from govmail.mailstore.folders import FolderCounters, lock_mailboxes
 from govmail.store.audit import now
 from govmail.store.database import Database
@@ -85,9 +86,12 @@ class GroupCommit:
     delivery cannot fail the others.
     """
 
-    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+    def __init__(
+        self, db: Database, *, max_batch: int = 200, changes: ChangeNotifier | None = None
+    ) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.changes = changes
         # Each entry: deliveries that commit together (a message and its bounce).
         self._pending: list[tuple[list[Delivery], asyncio.Future[list[Outcome]]]] = []
         self._worker: asyncio.Task[None] | None = None
@@ -127,10 +131,18 @@ class GroupCommit:
                     if not future.done():
                         future.set_exception(DeliveryFailed())
                 continue
+            self._announce([d for group, _ in batch for d in group])
             for group, future in batch:
                 mine, outcomes = outcomes[: len(group)], outcomes[len(group) :]
                 if not future.done():
                     future.set_result(mine)
+
+    def _announce(self, deliveries: list[Delivery]) -> None:
+        """Wake the sessions (IMAP IDLE) of every mailbox these deliveries touched."""
+        if self.changes is not None:
+            boxes = {box for d in deliveries for box in d.inbox}
+            boxes.update(d.sent_copy for d in deliveries if d.sent_copy is not None)
+            self.changes.publish(boxes)
 
     def _take(self) -> list[tuple[list[Delivery], asyncio.Future[list[Outcome]]]]:
         taken, count = 0, 0
@@ -151,6 +163,7 @@ class GroupCommit:
             if not future.done():
                 future.set_exception(DeliveryFailed())
         else:
+            self._announce(group)
             if not future.done():
                 future.set_result(outcomes)
 
@@ -226,7 +239,7 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
         outcomes.append(outcome)
 
     landed = {blob for blob, _ in placed} | {blob for blob, _ in queued}
-    message_ids = _message_rows(conn, [d.message for d in batch if d.message.blob in landed], at)
+    message_ids = message_rows(conn, [d.message for d in batch if d.message.blob in landed], at)
     if placed:
         conn.execute(
             _INSERT_FOLDER_MESSAGES,
@@ -286,9 +299,7 @@ _GROW_MAILBOX = (
 _INSERT_QUEUE = insert(outbound_queue)
 
 
-def _message_rows(
-    conn: Connection, stored: Sequence[StoredMessage], at: datetime
-) -> dict[str, int]:
+def message_rows(conn: Connection, stored: Sequence[StoredMessage], at: datetime) -> dict[str, int]:
     """The messages rows for these blobs, inserting the ones not seen before. (Two nodes
     inserting the same new blob at once: one transaction fails on the unique blob, and
     its deliveries are retried, finding the row.)"""

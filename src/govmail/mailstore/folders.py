@@ -9,12 +9,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from govmail.core.errors import GovmailError
 from govmail.store.audit import now
-from govmail.store.schema import folders, mailboxes
+from govmail.store.schema import (
+    addresses,
+    delegations,
+    expunged_messages,
+    folder_messages,
+    folders,
+    mailboxes,
+)
 
 # Name → SPECIAL-USE role. English names, as Thunderbird, Outlook and phones expect them
 # on the wire; the webmail shows Vietnamese labels for the roles.
@@ -164,3 +173,227 @@ def list_folders(conn: Connection, mailbox_id: int) -> list[dict[str, object]]:
         return (order.index(name) if name in order else len(order), name)
 
     return sorted((dict(r._mapping) for r in rows), key=rank)
+
+
+# --- Folder management (IMAP CREATE/DELETE/RENAME/SUBSCRIBE, the webmail) -------------------
+
+MAX_FOLDER_NAME = 255
+MAX_FOLDERS = 1000  # per mailbox: a client cannot fill the table
+
+
+class FolderError(GovmailError):
+    """A folder operation refused; ``code`` names the IMAP response code to use."""
+
+    def __init__(self, code: str, vi: str, en: str) -> None:
+        super().__init__(vi, en)
+        self.code = code
+
+
+def _folder_rows(conn: Connection, mailbox_id: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(folders.c.id, folders.c.name, folders.c.special_use, folders.c.subscribed).where(
+                folders.c.mailbox_id == mailbox_id
+            )
+        ).all()
+    )
+
+
+def _lock_mailbox(conn: Connection, mailbox_id: int) -> None:
+    conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id).with_for_update())
+
+
+def create_folder(
+    conn: Connection, mailbox_id: int, name: str, special_use: str | None = None
+) -> None:
+    """Create a folder (and any missing parents, as RFC 9051 §6.3.4 asks)."""
+    if not name or len(name) > MAX_FOLDER_NAME or name.upper() == "INBOX":
+        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {name!r}.")
+    if any(not part for part in name.split("/")) or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {name!r}.")
+    _lock_mailbox(conn, mailbox_id)
+    rows = _folder_rows(conn, mailbox_id)
+    have = {r.name for r in rows}
+    if name in have:
+        raise FolderError("ALREADYEXISTS", "Thư mục đã tồn tại.", "The folder already exists.")
+    if len(have) >= MAX_FOLDERS:
+        raise FolderError("LIMIT", "Quá nhiều thư mục.", "Too many folders.")
+    if special_use is not None and any(r.special_use == special_use for r in rows):
+        raise FolderError(
+            "USEATTR", "Đã có thư mục dùng cho vai trò này.", "A folder already has this role."
+        )
+    parts = name.split("/")
+    wanted = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    created = now()
+    validity = new_uidvalidity()
+    conn.execute(
+        insert(folders),
+        [
+            {
+                "mailbox_id": mailbox_id,
+                "name": path,
+                "special_use": special_use if path == name else None,
+                "uidvalidity": validity,
+                "uidnext": 1,
+                "highest_modseq": 1,
+                "subscribed": True,
+                "created_at": created,
+            }
+            for path in wanted
+            if path not in have
+        ],
+    )
+
+
+def delete_folder(conn: Connection, mailbox_id: int, name: str) -> None:
+    """Delete a folder with its messages (freeing their quota). INBOX cannot be deleted,
+    nor a folder with sub-folders (Dovecot's rule: delete those first)."""
+    if name == "INBOX":
+        raise FolderError("CANNOT", "Không thể xóa INBOX.", "INBOX cannot be deleted.")
+    _lock_mailbox(conn, mailbox_id)
+    rows = _folder_rows(conn, mailbox_id)
+    target = next((r for r in rows if r.name == name), None)
+    if target is None:
+        raise FolderError("NONEXISTENT", "Không có thư mục này.", "No such folder.")
+    if any(r.name.startswith(name + "/") for r in rows):
+        raise FolderError(
+            "INUSE",
+            "Thư mục còn thư mục con, hãy xóa chúng trước.",
+            "The folder has sub-folders; delete them first.",
+        )
+    size = conn.execute(
+        select(func.coalesce(func.sum(folder_messages.c.size), 0)).where(
+            folder_messages.c.folder_id == target.id
+        )
+    ).scalar_one()
+    conn.execute(delete(folder_messages).where(folder_messages.c.folder_id == target.id))
+    conn.execute(delete(expunged_messages).where(expunged_messages.c.folder_id == target.id))
+    conn.execute(delete(folders).where(folders.c.id == target.id))
+    if size:
+        conn.execute(
+            update(mailboxes)
+            .where(mailboxes.c.id == mailbox_id)
+            .values(used_bytes=mailboxes.c.used_bytes - size)
+        )
+
+
+def rename_folder(conn: Connection, mailbox_id: int, old: str, new: str) -> None:
+    """Rename a folder and its sub-folders. Renaming INBOX moves its messages into a new
+    folder and leaves INBOX empty (RFC 9051 §6.3.6)."""
+    if not new or new.upper() == "INBOX" or any(not p for p in new.split("/")):
+        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {new!r}.")
+    _lock_mailbox(conn, mailbox_id)
+    rows = _folder_rows(conn, mailbox_id)
+    names = {r.name: r for r in rows}
+    if old not in names:
+        raise FolderError("NONEXISTENT", "Không có thư mục này.", "No such folder.")
+    if new in names:
+        raise FolderError("ALREADYEXISTS", "Thư mục đã tồn tại.", "The folder already exists.")
+    if new.startswith(old + "/"):
+        raise FolderError(
+            "CANNOT", "Không thể chuyển thư mục vào chính nó.", "Cannot move a folder into itself."
+        )
+    if old == "INBOX":
+        create_folder(conn, mailbox_id, new)
+        target = conn.execute(
+            select(folders.c.id, folders.c.uidnext).where(
+                folders.c.mailbox_id == mailbox_id, folders.c.name == new
+            )
+        ).one()
+        inbox = names["INBOX"]
+        _move_all(conn, inbox.id, target.id)
+        return
+    for row in rows:
+        if row.name == old or row.name.startswith(old + "/"):
+            conn.execute(
+                update(folders)
+                .where(folders.c.id == row.id)
+                .values(name=new + row.name[len(old) :])
+            )
+    parent = new.rpartition("/")[0]
+    if parent and parent not in names:
+        create_folder(conn, mailbox_id, parent)
+
+
+def _move_all(conn: Connection, source_id: int, target_id: int) -> None:
+    """Every message of ``source_id`` into the new, empty ``target_id`` (INBOX rename)."""
+    source = conn.execute(
+        select(folders.c.highest_modseq).where(folders.c.id == source_id)
+    ).scalar_one()
+    rows = conn.execute(
+        select(folder_messages.c.id, folder_messages.c.uid)
+        .where(folder_messages.c.folder_id == source_id)
+        .order_by(folder_messages.c.uid)
+    ).all()
+    if not rows:
+        return
+    for number, row in enumerate(rows, start=1):
+        conn.execute(
+            update(folder_messages)
+            .where(folder_messages.c.id == row.id)
+            .values(folder_id=target_id, uid=number, modseq=2)
+        )
+    conn.execute(
+        update(folders)
+        .where(folders.c.id == target_id)
+        .values(uidnext=len(rows) + 1, highest_modseq=2)
+    )
+    conn.execute(
+        insert(expunged_messages),
+        [{"folder_id": source_id, "uid": r.uid, "modseq": source + 1} for r in rows],
+    )
+    conn.execute(update(folders).where(folders.c.id == source_id).values(highest_modseq=source + 1))
+
+
+def subscribe_folder(conn: Connection, mailbox_id: int, name: str, subscribed: bool) -> bool:
+    """Set a folder's subscription; False if there is no such folder."""
+    result = conn.execute(
+        update(folders)
+        .where(folders.c.mailbox_id == mailbox_id, folders.c.name == name)
+        .values(subscribed=subscribed)
+    )
+    return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    name: str
+    special_use: str | None
+    subscribed: bool
+
+
+def folder_entries(conn: Connection, mailbox_id: int) -> list[FolderEntry]:
+    """Every folder of a mailbox, default ones first then by name (creates missing
+    default folders: run in a write transaction the first time)."""
+    rows = _folder_rows(conn, mailbox_id)
+    if len({r.name for r in rows} & set(DEFAULT_FOLDERS)) < len(DEFAULT_FOLDERS):
+        ensure_default_folders(conn, [mailbox_id])
+        rows = _folder_rows(conn, mailbox_id)
+    order = list(DEFAULT_FOLDERS)
+    entries = [FolderEntry(r.name, r.special_use, bool(r.subscribed)) for r in rows]
+    return sorted(
+        entries, key=lambda e: (order.index(e.name) if e.name in order else len(order), e.name)
+    )
+
+
+def readable_delegations(conn: Connection, person_id: int | None) -> list[tuple[int, str]]:
+    """(mailbox id, primary local part) of each active agency mailbox this person may
+    read (R22), by local part."""
+    if person_id is None:
+        return []
+    rows = conn.execute(
+        select(delegations.c.mailbox_id, addresses.c.local_part)
+        .join(mailboxes, mailboxes.c.id == delegations.c.mailbox_id)
+        .join(
+            addresses,
+            and_(addresses.c.mailbox_id == mailboxes.c.id, addresses.c.kind == "primary"),
+        )
+        .where(
+            delegations.c.person_id == person_id,
+            delegations.c.can_read.is_(True),
+            delegations.c.revoked_at.is_(None),
+            mailboxes.c.status == "active",
+        )
+        .order_by(addresses.c.local_part)
+    ).all()
+    return [(r.mailbox_id, r.local_part) for r in rows]

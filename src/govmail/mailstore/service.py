@@ -15,6 +15,7 @@ from govmail.config import Config
 from govmail.core.dsn import FailedRecipient, build_dsn
 from govmail.core.mime import analyze_message
 from govmail.directory.accounts import Account
+from govmail.mailstore.changes import ChangeNotifier
 from govmail.mailstore.delivery import (
     Delivery,
     GroupCommit,
@@ -68,7 +69,8 @@ class MailStore:
         self.db = db
         self.cfg = cfg
         self.blobs = blobs
-        self.commits = GroupCommit(db)
+        self.changes = ChangeNotifier()
+        self.commits = GroupCommit(db, changes=self.changes)
         self._receiving = 0
         self._idle = asyncio.Event()
         self._idle.set()
