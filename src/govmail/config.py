@@ -57,6 +57,19 @@ class AuthLimits:
 
 
 @dataclass(frozen=True)
+class ImapLimits:
+    """[imap]: what one IMAP client may do."""
+
+    # Dovecot's mail_max_userip_connections is 10 per user and address; officials
+    # run a PC, a phone and the webmail, some with several folders open.
+    max_connections_per_user: int = 20
+    max_connections_per_ip: int = 1000  # a whole agency can sit behind one NAT address
+    idle_timeout_s: float = 1800.0  # RFC 9051 §5.4: at least 30 minutes
+    max_line_bytes: int = 64 * 1024
+    max_pipelined: int = 100  # commands read ahead of the one being answered
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a govmail process needs to know about its installation."""
 
@@ -75,6 +88,7 @@ class Config:
     listeners: dict[str, str] = field(default_factory=lambda: dict(DEV_LISTENERS))
     smtp: SmtpLimits = field(default_factory=SmtpLimits)
     auth: AuthLimits = field(default_factory=AuthLimits)
+    imap: ImapLimits = field(default_factory=ImapLimits)
 
     @property
     def effective_database_url(self) -> str:
@@ -151,6 +165,7 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             listeners=listeners,
             smtp=_checked_smtp(_section(SmtpLimits, raw.get("smtp", {}), {"max_message_mb": MB})),
             auth=_section(AuthLimits, raw.get("auth", {}), {}),
+            imap=_section(ImapLimits, raw.get("imap", {}), {}),
         )
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
@@ -242,6 +257,13 @@ max_failures_per_ip = 20
 max_failures_per_account = 10
 delay_base_s = 0.5
 delay_max_s = 8
+
+[imap]
+# Connections per user (Dovecot's default is 10 per user and address) and per client
+# address; a session idle this long is logged out (RFC 9051: at least 30 minutes).
+max_connections_per_user = 20
+max_connections_per_ip = 1000
+idle_timeout_s = 1800
 
 [listen]
 # Development ports on loopback. Production: smtp = "0.0.0.0:25", submission = "0.0.0.0:587",

@@ -17,6 +17,8 @@ import uvicorn
 from govmail.config import Config
 from govmail.core.errors import InvalidInput
 from govmail.directory.accounts import Authenticator
+from govmail.imap.server import ImapServer, start_imap
+from govmail.mailstore.access import AccessLog
 from govmail.mailstore.service import MailStore
 from govmail.ops.setup import prepare_database
 from govmail.smtp.listeners import server_tls_context, start_smtp
@@ -37,6 +39,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 SMTP_LISTENERS = ("smtp", "submission", "submissions")
+IMAP_LISTENERS = ("imap", "imaps")
 
 
 def run_server(cfg: Config, *, listen: dict[str, str | None], as_json: bool) -> None:
@@ -83,7 +86,7 @@ def listen_socket(listen: str, service: str) -> socket.socket:
 async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     sockets: dict[str, socket.socket] = {}
     try:
-        for name in ("web", *SMTP_LISTENERS):
+        for name in ("web", *SMTP_LISTENERS, *IMAP_LISTENERS):
             sockets[name] = listen_socket(where[name], name)
     except InvalidInput:
         for sock in sockets.values():
@@ -92,7 +95,10 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     web_socket = sockets.pop("web")
     tls = server_tls_context(cfg.tls_cert, cfg.tls_key)
     if tls is None:
-        sockets.pop("submissions").close()  # implicit TLS needs a certificate
+        # Implicit TLS needs a certificate.
+        sockets.pop("submissions").close()
+        sockets.pop("imaps").close()
+    imap_sockets = {name: sockets.pop(name) for name in IMAP_LISTENERS if name in sockets}
     # No ping before each checkout in the server: a dropped connection fails one
     # transaction (SMTP answers 451, the client retries) and SQLAlchemy then replaces
     # the pool; a ping would cost a round trip on every RCPT and delivery.
@@ -101,13 +107,17 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     blobs.sweep_tmp()
     store = MailStore(db, cfg, blobs)
     smtp_servers: list[asyncio.Server] = []
+    imap_servers: list[asyncio.Server] = []
+    auth = Authenticator(db, cfg)
+    imap = ImapServer(cfg, store, auth, AccessLog(db), tls)
     try:
         await prepare_database(db, cfg)
         if not cfg.postmaster:
             logging.getLogger("govmail").warning(
                 "[mail] postmaster is not set: mail to postmaster@%s is refused", cfg.domain
             )
-        smtp_servers = await start_smtp(cfg, store, Authenticator(db, cfg), sockets, tls)
+        smtp_servers = await start_smtp(cfg, store, auth, sockets, tls)
+        imap_servers = await start_imap(imap, imap_sockets)
         server = _WebServer(
             uvicorn.Config(
                 create_app(db, cfg),
@@ -125,17 +135,18 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
         if server.started:
             host, port = web_socket.getsockname()[:2]
             listening = {"web": f"http://{host}:{port}/"}
-            for name, sock in sockets.items():
+            for name, sock in {**sockets, **imap_sockets}.items():
                 host, port = sock.getsockname()[:2]
                 listening[name] = f"{host}:{port}"
             _announce(cfg, listening, as_json)
         await task
     finally:
-        for smtp_server in smtp_servers:
-            smtp_server.close()
+        for listener in (*smtp_servers, *imap_servers):
+            listener.close()
+        await imap.close()
         await store.close()
         web_socket.close()
-        for sock in sockets.values():
+        for sock in (*sockets.values(), *imap_sockets.values()):
             sock.close()
         await db.dispose()
 
@@ -156,6 +167,11 @@ def _announce(cfg: Config, listening: dict[str, str], as_json: bool) -> None:
             print(
                 "Gửi thư (mail clients): submission với STARTTLS hoặc submissions (TLS),"
                 " đăng nhập bằng địa chỉ đầy đủ và mật khẩu."
+            )
+        if "imap" in listening:
+            print(
+                "Đọc thư (IMAP): imap với STARTTLS hoặc imaps (TLS), cùng tên đăng nhập;"
+                " hộp thư cơ quan được ủy quyền nằm trong thư mục Shared/<tên cơ quan>."
             )
             if cfg.tls_cert is not None:
                 print(f"  Chứng chỉ TLS (certificate): {cfg.tls_cert}")

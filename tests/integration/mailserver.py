@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from govmail.mailstore.reading import FolderMessage, folder_contents
 from govmail.store.blobs import FileBlobStore
 from govmail.store.database import Database
 
-LISTENERS = ("web", "smtp", "submission", "submissions")
+LISTENERS = ("web", "smtp", "submission", "submissions", "imap", "imaps")
 
 # The province of the ``province`` fixture (tests/integration/conftest.py).
 DOMAIN = "khanhhoa.gov.vn"
@@ -198,3 +199,10 @@ def db_scalar(data_dir: Path, sql: str) -> object:
             await db.dispose()
 
     return asyncio.run(read())
+
+
+def imap(server: RunningServer, login: str = AN) -> imaplib.IMAP4:
+    """An IMAP session over plain loopback (treated as secure), logged in as ``login``."""
+    client = imaplib.IMAP4("127.0.0.1", server.port("imap"), timeout=30)
+    client.login(login, PASSWORD)
+    return client

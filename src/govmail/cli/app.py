@@ -209,13 +209,26 @@ def serve(
         str | None,
         typer.Option(help="HOST:PORT for submission over TLS (production: 0.0.0.0:465)."),
     ] = None,
+    imap: Annotated[
+        str | None, typer.Option(help="HOST:PORT for IMAP with STARTTLS (production: 0.0.0.0:143).")
+    ] = None,
+    imaps: Annotated[
+        str | None, typer.Option(help="HOST:PORT for IMAP over TLS (production: 0.0.0.0:993).")
+    ] = None,
     data: DataDir = DEFAULT_DATA,
     as_json: AsJson = False,
 ) -> None:
     """Chạy mọi dịch vụ trong một tiến trình (serve every protocol and the web)."""
     from govmail.serve import run_server
 
-    listen = {"web": web, "smtp": smtp, "submission": submission, "submissions": submissions}
+    listen = {
+        "web": web,
+        "smtp": smtp,
+        "submission": submission,
+        "submissions": submissions,
+        "imap": imap,
+        "imaps": imaps,
+    }
     _translated(as_json, lambda: run_server(load_config(data), listen=listen, as_json=as_json))
 
 

@@ -124,3 +124,13 @@ def _first_invalid_name_char(name: str) -> str | None:
         if not (char.isalpha() or char in _NAME_PUNCTUATION or is_mark):
             return char
     return None
+
+
+def ascii_vietnamese(text: str) -> str:
+    """'Hộp thư đầy' → 'Hop thu day': readable Vietnamese in plain ASCII, for protocol
+    texts that must be ASCII (SMTP without SMTPUTF8, IMAP without UTF8=ACCEPT)."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    stripped = "".join(
+        c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)
+    )
+    return stripped.encode("ascii", "replace").decode("ascii")

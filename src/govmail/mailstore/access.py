@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, insert

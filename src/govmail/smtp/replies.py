@@ -7,16 +7,8 @@ so the Vietnamese text loses its diacritics for other clients.
 from __future__ import annotations
 
 import re
-import unicodedata
 
-
-def ascii_vietnamese(text: str) -> str:
-    """'Hộp thư đầy' → 'Hop thu day': readable Vietnamese in plain ASCII."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    stripped = "".join(
-        c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)
-    )
-    return stripped.encode("ascii", "replace").decode("ascii")
+from govmail.core.vietnamese import ascii_vietnamese
 
 
 def reply(code: str, vi: str, en: str, *, utf8: bool = False) -> str:

@@ -1,0 +1,238 @@
+"""FETCH and UID FETCH: message data from the stored analysis and, when a body is asked
+for, from the blob, read off the event loop in batches and written as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from govmail.core.mime import header_end
+from govmail.imap.proto.model import Fetch, FetchItem, Request
+from govmail.imap.proto.render import (
+    binary_literal8,
+    binary_section,
+    body_structure,
+    envelope,
+    partial,
+    section_bytes,
+)
+from govmail.imap.proto.response import date_time, flag_list
+from govmail.imap.selected import InvalidSequence, SelectedFolder
+from govmail.imap.session import Reply, Session
+from govmail.mailstore.messages import FetchRow, fetch_rows, mark_seen
+
+# Items answered from the blob; the others come from the database row.
+_BODY_ITEMS = frozenset(
+    {"BODY[]", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+)
+_SETS_SEEN = frozenset({"BODY[]", "BINARY", "RFC822", "RFC822.TEXT"})
+_BATCH_BYTES = 4 * 1024 * 1024  # blobs read per trip to the worker thread
+_BATCH_MESSAGES = 256
+
+
+def _needs_analysis(item: FetchItem) -> bool:
+    if item.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE", "BINARY", "BINARY.SIZE"):
+        return True
+    return (
+        item.name == "BODY[]"
+        and item.section is not None
+        and (bool(item.section.part) or item.section.text not in (None, "HEADER", "TEXT"))
+    )
+
+
+async def cmd_fetch(session: Session, request: Request) -> Reply:
+    assert isinstance(request.args, Fetch)
+    args = request.args
+    selected = session.selected
+    assert selected is not None
+    try:
+        uids = selected.select_uids(args.sequence, by_uid=request.uid)
+    except InvalidSequence:
+        return Reply("BAD", "Invalid message sequence number")
+    if args.changed_since is not None or any(i.name == "MODSEQ" for i in args.items):
+        session.enabled.add("CONDSTORE")
+    if not uids:
+        return Reply("OK", "Fetch completed")
+    items = args.items
+    analysis = any(_needs_analysis(i) for i in items)
+    folder_id = selected.folder_id
+    rows = await session.read(lambda conn: fetch_rows(conn, folder_id, uids, analysis=analysis))
+    if args.changed_since is not None:
+        rows = [r for r in rows if r.modseq > args.changed_since]
+    sets_seen = not selected.readonly and any(i.name in _SETS_SEEN and not i.peek for i in items)
+    flags_changed: set[int] = set()
+    if sets_seen:
+        unseen = [r.uid for r in rows if not r.flags.bits & 1]
+        if unseen:
+            box = selected.mailbox_id
+            result = await session.write_txn(lambda conn: mark_seen(conn, box, folder_id, unseen))
+            selected.note_flags(result.states)
+            new = {s.uid: s for s in result.states}
+            rows = [
+                r if r.uid not in new else _with_flags(r, new[r.uid].flags, new[r.uid].modseq)
+                for r in rows
+            ]
+            flags_changed = set(new)
+            session.server.store.changes.publish([box])
+    with_modseq = (
+        (session.condstore
+        and (args.changed_since is not None or any(i.name == "MODSEQ" for i in items)))
+        or any(i.name == "MODSEQ" for i in items)
+    )
+    needs_blob = any(i.name in _BODY_ITEMS for i in items)
+    if not needs_blob:
+        out = []
+        for row in rows:
+            out.append(_response(session, selected, request, row, None, flags_changed, with_modseq))
+            if len(out) >= 256:
+                session.write(b"".join(out))
+                out.clear()
+                await session.drain()
+        session.write(b"".join(out))
+        return Reply("OK", "Fetch completed")
+    blobs = session.server.blobs
+    for batch in _batches(rows):
+        raws = await asyncio.to_thread(lambda b=batch: [blobs.get(r.blob) for r in b])  # type: ignore[misc]
+        for row, raw in zip(batch, raws, strict=True):
+            response = _response(session, selected, request, row, raw, flags_changed, with_modseq)
+            if response is None:
+                return Reply("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
+            session.write(response)
+        await session.drain()
+    return Reply("OK", "Fetch completed")
+
+
+def _batches(rows: Sequence[FetchRow]) -> list[list[FetchRow]]:
+    out: list[list[FetchRow]] = []
+    current: list[FetchRow] = []
+    size = 0
+    for row in rows:
+        current.append(row)
+        size += row.size
+        if size >= _BATCH_BYTES or len(current) >= _BATCH_MESSAGES:
+            out.append(current)
+            current, size = [], 0
+    if current:
+        out.append(current)
+    return out
+
+
+def _with_flags(row: FetchRow, flags: object, modseq: int) -> FetchRow:
+    from dataclasses import replace
+
+    return replace(row, flags=flags, modseq=modseq)  # type: ignore[arg-type]
+
+
+def _literal(data: bytes, binary: bool = False) -> bytes:
+    return (b"~{%d}\r\n" if binary else b"{%d}\r\n") % len(data) + data
+
+
+def _section_name(item: FetchItem, origin: bool = True) -> bytes:
+    section = item.section
+    spec = ""
+    if section is not None:
+        spec = ".".join(str(n) for n in section.part)
+        if section.text:
+            spec = f"{spec}.{section.text}" if spec else section.text
+            if section.fields:
+                spec += " (" + " ".join(section.fields) + ")"
+    base = "BODY" if item.name == "BODY[]" else item.name
+    name = f"{base}[{spec}]"
+    if origin and item.partial is not None:
+        name += f"<{item.partial[0]}>"
+    return name.encode()
+
+
+def _response(
+    session: Session,
+    selected: SelectedFolder,
+    request: Request,
+    row: FetchRow,
+    raw: bytes | None,
+    flags_changed: set[int],
+    with_modseq: bool,
+) -> bytes | None:
+    """One ``* n FETCH (...)`` line with its literals; None for an unknown encoding."""
+    seq = selected.seq(row.uid)
+    if not seq:
+        return b""
+    parts: list[bytes] = []
+    if request.uid:
+        parts.append(b"UID %d" % row.uid)
+    flags_sent = False
+    assert isinstance(request.args, Fetch)
+    for item in request.args.items:
+        name = item.name
+        if name == "UID":
+            if not request.uid:
+                parts.append(b"UID %d" % row.uid)
+        elif name == "FLAGS":
+            parts.append(b"FLAGS " + flag_list(row.flags.names()))
+            flags_sent = True
+        elif name == "INTERNALDATE":
+            parts.append(b"INTERNALDATE " + date_time(row.internal_date))
+        elif name == "RFC822.SIZE":
+            parts.append(b"RFC822.SIZE %d" % row.size)
+        elif name == "MODSEQ":
+            pass  # added once below
+        elif name == "ENVELOPE":
+            parts.append(b"ENVELOPE " + _envelope(session, row))
+        elif name in ("BODY", "BODYSTRUCTURE"):
+            parts.append(
+                name.encode() + b" " + body_structure(row.structure, extensible=name != "BODY")
+            )
+        else:
+            assert raw is not None
+            data = _body_item(item, row, raw)
+            if data is None:
+                return None
+            parts.append(data)
+    if row.uid in flags_changed and not flags_sent:
+        parts.append(b"FLAGS " + flag_list(row.flags.names()))
+    if with_modseq:
+        parts.append(b"MODSEQ (%d)" % row.modseq)
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+
+
+def _envelope(session: Session, row: FetchRow) -> bytes:
+    cache = session.server.envelopes
+    rendered = cache.get(row.message_id)
+    if rendered is None:
+        rendered = envelope(row.envelope)
+        cache[row.message_id] = rendered
+        if len(cache) > 50_000:
+            cache.popitem(last=False)
+    return rendered
+
+
+def _body_item(item: FetchItem, row: FetchRow, raw: bytes) -> bytes | None:
+    name = item.name
+    if name == "RFC822":
+        return b"RFC822 " + _literal(raw)
+    if name == "RFC822.HEADER":
+        return b"RFC822.HEADER " + _literal(raw[: header_end(raw)])
+    if name == "RFC822.TEXT":
+        return b"RFC822.TEXT " + _literal(raw[header_end(raw) :])
+    section = item.section
+    part = section.part if section is not None else ()
+    if name in ("BINARY", "BINARY.SIZE"):
+        data = binary_section(raw, row.structure, part)
+        if data is None:
+            return None
+        if name == "BINARY.SIZE":
+            return _section_name(item) + b" %d" % len(data)
+        if item.partial is not None:
+            data = partial(data, *item.partial)
+        return _section_name(item) + b" " + _literal(data, binary_literal8(row.structure, part))
+    # BODY[...]
+    if section is None or (not section.part and section.text is None):
+        data = raw
+    elif not section.part and section.text == "HEADER":
+        data = raw[: header_end(raw)]
+    elif not section.part and section.text == "TEXT":
+        data = raw[header_end(raw) :]
+    else:
+        data = section_bytes(raw, row.structure, section.part, section.text, section.fields)
+    if item.partial is not None:
+        data = partial(data, *item.partial)
+    return _section_name(item) + b" " + _literal(data)
