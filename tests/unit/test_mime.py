@@ -469,6 +469,34 @@ def test_envelope_when_headers_are_missing_or_repeated() -> None:
     assert envelope[2] == [[None, None, "a", "b.c"], [None, None, "d", "e.f"]]  # all count
 
 
+def test_envelope_of_an_address_field_with_only_a_comment_is_nil() -> None:
+    # Dovecot 2.3.19: "Cc: (only comment)" gives NIL, not a MISSING_MAILBOX address.
+    raw = crlf("From: a@b.c\nCc: (only comment)\nBcc: (c), x@y.z\n\nx\n")
+    envelope = analyze_message(raw).envelope
+    assert envelope[6] is None and envelope[7] == [[None, None, "x", "y.z"]]
+
+
+def test_content_fields_keep_their_spelling_for_bodystructure() -> None:
+    # Dovecot's BODYSTRUCTURE shows ("TEXT" "Plain" ("CHARSET" "UTF-8" "Format" "Flowed")
+    # NIL NIL "8BIT" ... ("INLINE" NIL) ...); govmail compares the lower-case fields.
+    raw = crlf(
+        "From: a@b.c\nMIME-Version: 1.0\n"
+        'Content-Type: TEXT/Plain; CHARSET="UTF-8"; Format=Flowed; Name*0=a; name*1=b\n'
+        "Content-Transfer-Encoding: 8BIT\nContent-Disposition: INLINE\n\nx\n"
+    )
+    node = analyze_message(raw).structure
+    assert (node["type"], node["subtype"], node["encoding"]) == ("text", "plain", "8bit")
+    assert node["as_written"] == {
+        "type": "TEXT",
+        "subtype": "Plain",
+        "encoding": "8BIT",
+        "disposition": "INLINE",
+    }
+    assert node["params"] == [["CHARSET", "UTF-8"], ["Format", "Flowed"], ["Name", "ab"]]
+    assert node["disposition"] == ["inline", []]
+    assert "as_written" not in analyze_message(SIMPLE).structure
+
+
 def test_envelope_keeps_tabs_of_strings_but_not_of_the_subject() -> None:
     raw = crlf("Message-ID: <a\n\tb@c>\nDate:\n Mon\nSubject:  \t lead\t\ttab  \n\nx\n")
     envelope = analyze_message(raw).envelope

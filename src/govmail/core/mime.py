@@ -52,8 +52,11 @@ class MessageSummary:
     in_reply_to, message_id], strings as in the header (unfolded, not decoded) or None,
     addresses as [[name, adl, mailbox, host], ...] or None, a group as [None, None, name,
     None] ... [None, None, None, None]. ``structure`` is one dict per MIME part: type,
-    subtype (lower case), params [[name, value], ...] ([] is NIL), id, description,
-    encoding, md5, disposition [type, params] | None, language, location, and the offsets
+    subtype (lower case), params [[name, value], ...] ([] is NIL; names as written, so
+    compare them case-insensitively), id, description, encoding (lower case), md5,
+    disposition [type (lower case), params] | None, language, location, "as_written"
+    {type, subtype, encoding, disposition: the header's spelling} only for those not
+    written in lower case (Dovecot's BODYSTRUCTURE shows that spelling), and the offsets
     header_offset <= body_offset <= end_offset into the raw bytes, so BODY[n.MIME] is
     raw[header_offset:body_offset] and BODY[n] raw[body_offset:end_offset]; size and lines
     as BODYSTRUCTURE reports them; "parts" for a multipart (never empty) and "message"
@@ -323,7 +326,7 @@ def _mailbox(words: list[_Token], angle: list[_Token] | None) -> Address | None:
             route = "".join(token.text for token in angle[:colon])
             angle = angle[colon + 1 :]
         return [_phrase(words) or None, route, *_addr_spec(angle)]
-    if not words:
+    if all(token.kind == "(" for token in words):  # nothing, or only comments (Dovecot: none)
         return None
     # "Name addr@host" without brackets: a space between two words before the "@" ends
     # the name (Dovecot gives up on the rest of the list here instead).
@@ -461,13 +464,16 @@ def _strip_comments(value: str) -> str:
 
 
 def _split_params(value: str) -> tuple[str, list[tuple[str, str]]]:
-    """Split "type/subtype; a=1; b="2"" into its head and (lower-case name, value) pairs."""
+    """Split "type/subtype; a=1; b="2"" into its head and (name, value) pairs.
+
+    Names keep their case: Dovecot's BODYSTRUCTURE shows them as written ("CHARSET").
+    """
     value = _unfold(value[:_PARSE_LIMIT])
     if "(" in value:
         value = _strip_comments(value)
     head = value.partition(";")[0]
     params = [
-        (m[1].lower(), _unescape(m[2]) if m[2] is not None else m[3])
+        (m[1], _unescape(m[2]) if m[2] is not None else m[3])
         for m in _PARAM_RE.finditer(value, len(head))
     ]
     return head.strip(), params
@@ -477,6 +483,7 @@ def _merge_rfc2231(params: list[tuple[str, str]]) -> list[list[str]]:
     """Join RFC 2231 sections as Dovecot does: still encoded, named "name*" if extended."""
     plain: list[list[str]] = []
     sections: dict[str, list[tuple[int, bool, str]]] = {}
+    spelling: dict[str, str] = {}  # sections match case-insensitively; the first names them
     for name, value in params:
         match = _SECTION_RE.fullmatch(name)
         if match is None:
@@ -484,9 +491,12 @@ def _merge_rfc2231(params: list[tuple[str, str]]) -> list[list[str]]:
         else:
             index = int(match[2]) if match[2] else 0
             extended = not match[2] or bool(match[3])
-            sections.setdefault(match[1], []).append((index, extended, value))
-    for key in sorted(sections):
-        parts = sorted(sections[key], key=lambda section: section[0])
+            lower = match[1].lower()
+            spelling.setdefault(lower, match[1])
+            sections.setdefault(lower, []).append((index, extended, value))
+    for lower in sorted(sections):
+        key = spelling[lower]
+        parts = sorted(sections[lower], key=lambda section: section[0])
         extended = any(section[1] for section in parts)
         if [section[0] for section in parts] != list(range(len(parts))):  # gap: keep as given
             plain.extend([f"{key}*{i}{'*' if ext else ''}", v] for i, ext, v in parts)
@@ -499,10 +509,12 @@ def _merge_rfc2231(params: list[tuple[str, str]]) -> list[list[str]]:
 
 
 def _param(params: list[list[str]], name: str) -> str | None:
-    return next((value for key, value in params if key == name), None)
+    """Return the value of the first parameter called ``name`` (lower case), in any case."""
+    return next((value for key, value in params if key.lower() == name), None)
 
 
 def _content_type(values: list[str] | None, digest: bool) -> tuple[str, str, list[list[str]]]:
+    """Return type and subtype as written, and the parameters (Dovecot keeps the case)."""
     # The first field counts (Dovecot). RFC 2045 §5.2: an invalid one means text/plain.
     head, params = _split_params(values[0]) if values else ("", [])
     match = _TYPE_RE.fullmatch(head)
@@ -513,18 +525,20 @@ def _content_type(values: list[str] | None, digest: bool) -> tuple[str, str, lis
     merged = _merge_rfc2231(params)
     if match[1].lower() == "text" and _param(merged, "charset") is None:
         merged.append(["charset", "us-ascii"])  # what Dovecot reports for text without one
-    return match[1].lower(), match[2].lower(), merged
+    return match[1], match[2], merged
 
 
 def _disposition(values: list[str] | None) -> list[Any] | None:
+    """Return [type as written, parameters] or None."""
     if not values:
         return None
     head, params = _split_params(values[0])
-    return [head.lower(), _merge_rfc2231(params)]
+    return [head, _merge_rfc2231(params)]
 
 
 def _encoding(values: list[str] | None) -> str:
-    value = values[0].strip().lower() if values else ""
+    """Return the transfer encoding as written (stripped), or "7bit"."""
+    value = values[0].strip() if values else ""
     return value if _TOKEN_RE.fullmatch(value) else "7bit"  # garbage means 7bit (Dovecot)
 
 
@@ -540,15 +554,17 @@ def _language(values: list[str] | None) -> list[str] | None:
 
 def _node(fields: Fields, digest: bool, start: int, body: int) -> Node:
     kind, subtype, params = _content_type(fields.get("content-type"), digest)
-    return {
-        "type": kind,
-        "subtype": subtype,
+    encoding = _encoding(fields.get("content-transfer-encoding"))
+    disposition = _disposition(fields.get("content-disposition"))
+    node: Node = {
+        "type": kind.lower(),
+        "subtype": subtype.lower(),
         "params": params,
         "id": _first(fields, "content-id"),
         "description": _first(fields, "content-description"),
-        "encoding": _encoding(fields.get("content-transfer-encoding")),
+        "encoding": encoding.lower(),
         "md5": _first(fields, "content-md5"),
-        "disposition": _disposition(fields.get("content-disposition")),
+        "disposition": disposition,
         "language": _language(fields.get("content-language")),
         "location": _first(fields, "content-location"),
         "header_offset": start,
@@ -557,6 +573,16 @@ def _node(fields: Fields, digest: bool, start: int, body: int) -> Node:
         "size": 0,
         "lines": 0,
     }
+    # Dovecot's BODYSTRUCTURE shows these as written ("TEXT" "Plain" ... "8BIT"); keep the
+    # spelling only when it is not the lower case the rest of govmail compares with.
+    written = {"type": kind, "subtype": subtype, "encoding": encoding}
+    if disposition is not None:
+        written["disposition"] = disposition[0]
+        disposition[0] = disposition[0].lower()
+    as_written = {key: value for key, value in written.items() if value != value.lower()}
+    if as_written:
+        node["as_written"] = as_written
+    return node
 
 
 # --- body structure -------------------------------------------------------------------------
@@ -598,6 +624,7 @@ class _Parser:
         composite = node["type"] == "multipart" or _is_message(node)
         if composite and (depth >= MAX_DEPTH or self.parts >= MAX_PARTS):
             node.update(type="application", subtype="octet-stream", params=[])
+            node.pop("as_written", None)
         elif composite and not complete and hit is not None:
             pass  # header cut short by a delimiter: an empty body, as in Dovecot
         elif boundary:
