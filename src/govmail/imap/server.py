@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from collections import Counter, OrderedDict
+from functools import partial
 
 from govmail import __version__
 from govmail.config import Config
@@ -140,7 +141,7 @@ async def start_imap(server: ImapServer, sockets: dict[str, socket.socket]) -> l
         implicit = name == "imaps"
         servers.append(
             await loop.create_server(
-                lambda implicit=implicit: Session(server, implicit_tls=implicit),  # type: ignore[misc]
+                partial(Session, server, implicit_tls=implicit),
                 sock=sock,
                 ssl=server.tls if implicit else None,
                 ssl_handshake_timeout=10.0 if implicit else None,

@@ -98,8 +98,8 @@ class Session(asyncio.Protocol):
         self.peer = str(peer[0]) if peer else ""
         refusal = self.server.admit(self)
         if refusal is not None:
-            transport.write(b"* BYE " + refusal.encode() + b"\r\n")
-            transport.close()
+            self.transport.write(b"* BYE " + refusal.encode() + b"\r\n")
+            self.transport.close()
             self._closed = True
             return
         self.write(b"* OK [CAPABILITY " + self.server.capabilities(self) + b"] govmail ready.\r\n")
@@ -238,9 +238,14 @@ class Session(asyncio.Protocol):
             )
             return
         answer = await command.handler(self, request)
-        if self.selected is not None and self.state is State.SELECTED and not self._closed:
-            if command.syncs or self.selected.dirty:
-                await self.sync(allow_expunge=not (command.uses_seqs and not request.uid))
+        selected = self.selected
+        if (
+            selected is not None
+            and self.state is State.SELECTED
+            and not self._closed
+            and (command.syncs or selected.dirty)
+        ):
+            await self.sync(allow_expunge=not (command.uses_seqs and not request.uid))
         if answer is not None:
             await self.reply(request.tag, answer)
         if self.state is State.LOGOUT:

@@ -362,11 +362,14 @@ class FolderEntry:
     subscribed: bool
 
 
-def folder_entries(conn: Connection, mailbox_id: int) -> list[FolderEntry]:
-    """Every folder of a mailbox, default ones first then by name (creates missing
-    default folders: run in a write transaction the first time)."""
+def folder_entries(
+    conn: Connection, mailbox_id: int, *, create_defaults: bool = False
+) -> list[FolderEntry]:
+    """Every folder of a mailbox, default ones first then by name; with
+    ``create_defaults`` (in a write transaction) the missing default folders are made."""
     rows = _folder_rows(conn, mailbox_id)
-    if len({r.name for r in rows} & set(DEFAULT_FOLDERS)) < len(DEFAULT_FOLDERS):
+    have = {r.name for r in rows}
+    if create_defaults and len(have & set(DEFAULT_FOLDERS)) < len(DEFAULT_FOLDERS):
         ensure_default_folders(conn, [mailbox_id])
         rows = _folder_rows(conn, mailbox_id)
     order = list(DEFAULT_FOLDERS)

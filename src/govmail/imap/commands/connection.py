@@ -81,7 +81,7 @@ async def cmd_starttls(session: Session, request: Request) -> Reply | None:
     if new_transport is None:
         session.close()
         return None
-    session.transport = new_transport  # type: ignore[assignment]
+    session.transport = new_transport
     session.tls = True
     return None
 

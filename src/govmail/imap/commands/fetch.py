@@ -57,6 +57,9 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     analysis = any(_needs_analysis(i) for i in items)
     folder_id = selected.folder_id
     rows = await session.read(lambda conn: fetch_rows(conn, folder_id, uids, analysis=analysis))
+    # Messages another session expunged are still numbered here until the next sync
+    # point: answer the rest and say so (RFC 5530), as Dovecot does.
+    done = Reply("OK", "Fetch completed", "EXPUNGEISSUED" if len(rows) < len(uids) else None)
     if args.changed_since is not None:
         rows = [r for r in rows if r.modseq > args.changed_since]
     sets_seen = not selected.readonly and any(i.name in _SETS_SEEN and not i.peek for i in items)
@@ -75,21 +78,21 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
             flags_changed = set(new)
             session.server.store.changes.publish([box])
     with_modseq = (
-        (session.condstore
-        and (args.changed_since is not None or any(i.name == "MODSEQ" for i in items)))
-        or any(i.name == "MODSEQ" for i in items)
-    )
+        session.condstore
+        and (args.changed_since is not None or any(i.name == "MODSEQ" for i in items))
+    ) or any(i.name == "MODSEQ" for i in items)
     needs_blob = any(i.name in _BODY_ITEMS for i in items)
     if not needs_blob:
-        out = []
+        out: list[bytes] = []
         for row in rows:
-            out.append(_response(session, selected, request, row, None, flags_changed, with_modseq))
+            response = _response(session, selected, request, row, None, flags_changed, with_modseq)
+            out.append(response or b"")
             if len(out) >= 256:
                 session.write(b"".join(out))
                 out.clear()
                 await session.drain()
         session.write(b"".join(out))
-        return Reply("OK", "Fetch completed")
+        return done
     blobs = session.server.blobs
     for batch in _batches(rows):
         raws = await asyncio.to_thread(lambda b=batch: [blobs.get(r.blob) for r in b])  # type: ignore[misc]
@@ -99,7 +102,7 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
                 return Reply("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
             session.write(response)
         await session.drain()
-    return Reply("OK", "Fetch completed")
+    return done
 
 
 def _batches(rows: Sequence[FetchRow]) -> list[list[FetchRow]]:

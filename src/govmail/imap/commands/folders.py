@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -222,21 +223,23 @@ async def _visible(session: Session) -> list[_Listed]:
     ns = _namespace(session)
     boxes = [(ns.own, None), *((box, local) for local, box in ns.delegated.items())]
 
-    def load(conn: Connection) -> list[tuple[int, str | None, list[FolderEntry]]]:
-        return [(box, local, folder_entries(conn, box)) for box, local in boxes]
+    def load(conn: Connection, create: bool) -> list[tuple[int, str | None, list[FolderEntry]]]:
+        return [
+            (box, local, folder_entries(conn, box, create_defaults=create)) for box, local in boxes
+        ]
 
-    loaded = await session.read(load)
+    loaded = await session.read(lambda conn: load(conn, False))
     if any(
         len({e.name for e in entries} & set(DEFAULT_FOLDERS)) < len(DEFAULT_FOLDERS)
         for _, _, entries in loaded
     ):
-        loaded = await session.write_txn(load)  # folder_entries creates the defaults
+        loaded = await session.write_txn(lambda conn: load(conn, True))
     out: list[_Listed] = []
     for box, local, entries in loaded:
         names = {e.name for e in entries}
         if local is not None:
             prefix = f"{SHARED}{SEPARATOR}{local}{SEPARATOR}"
-            if not out or (out[-1].name != SHARED and not any(x.name == SHARED for x in out)):
+            if not any(x.name == SHARED for x in out):
                 out.append(_Listed(SHARED, ["\\Noselect", "\\HasChildren"], False, None))
             out.append(_Listed(prefix[:-1], ["\\Noselect", "\\HasChildren"], False, None))
         else:
@@ -289,12 +292,14 @@ async def cmd_list(session: Session, request: Request) -> Reply:
             out.clear()
     session.write(b"".join(out))
     for name, place in status_for:
-        status = await session.read(
-            lambda conn, p=place: folder_status(conn, p.mailbox_id, p.folder)
-        )  # type: ignore[misc]
+        status = await session.read(partial(_status_of, place=place))
         if status is not None:
             session.write(_status_line(name, status, args.status_items, utf8))
     return Reply("OK", "Lsub completed" if lsub else "List completed")
+
+
+def _status_of(conn: Connection, place: Place) -> FolderStatus | None:
+    return folder_status(conn, place.mailbox_id, place.folder)
 
 
 def _status_line(name: str, status: FolderStatus, items: tuple[str, ...], utf8: bool) -> bytes:

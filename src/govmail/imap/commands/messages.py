@@ -247,11 +247,9 @@ async def _copy(session: Session, request: Request, *, move: bool) -> Reply:
         session.audit_access("move" if move else "copy", agency=place.shared, folder=place.folder)
     code = None
     if copied.source_uids:
-        code = "COPYUID %d %s %s" % (
-            copied.uidvalidity,
-            sequence_set(copied.source_uids).decode(),
-            sequence_set(copied.dest_uids).decode(),
-        )
+        source = sequence_set(copied.source_uids).decode()
+        targets = sequence_set(copied.dest_uids).decode()
+        code = f"COPYUID {copied.uidvalidity} {source} {targets}"
     if not move:
         return Reply("OK", "Copy completed", code)
     if code:

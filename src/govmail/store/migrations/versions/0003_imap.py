@@ -25,9 +25,7 @@ def upgrade() -> None:
         sa.Column("uid", sa.BigInteger, nullable=False),
         sa.Column("modseq", sa.BigInteger, nullable=False),
     )
-    op.create_index(
-        "ix_expunged_messages_folder", "expunged_messages", ["folder_id", "modseq"]
-    )
+    op.create_index("ix_expunged_messages_folder", "expunged_messages", ["folder_id", "modseq"])
     op.create_table(
         "access_events",
         sa.Column("id", BIGID, primary_key=True),
@@ -46,8 +44,7 @@ def upgrade() -> None:
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute(
-            "CREATE INDEX ix_messages_search_trgm ON messages"
-            " USING gin (search_text gin_trgm_ops)"
+            "CREATE INDEX ix_messages_search_trgm ON messages USING gin (search_text gin_trgm_ops)"
         )
 
 
