@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Union
 
 STAR = 0  # ``*`` in a sequence set: the largest number in use (never a valid number itself)
 
@@ -103,7 +102,9 @@ class SearchKey:
     """
 
     name: str
-    value: Union[None, str, int, date, tuple[str, str], SequenceSet, "SearchKey", tuple["SearchKey", ...]] = None
+    value: (
+        str | int | date | tuple[str, str] | SequenceSet | SearchKey | tuple[SearchKey, ...] | None
+    ) = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ class Store:
     sequence: SequenceSet
     mode: str  # "+", "-" or "" (replace)
     silent: bool
-    flags: tuple[str, ...]  # as given (system flags keep their backslash)
+    # as given, system flags with their backslash in canonical case (\\seen -> \\Seen)
+    flags: tuple[str, ...]
     unchanged_since: int | None = None  # CONDSTORE
 
 
@@ -182,7 +184,8 @@ class ListArgs:
 @dataclass(frozen=True)
 class StatusArgs:
     mailbox: str
-    items: tuple[str, ...]  # upper-cased: MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE HIGHESTMODSEQ DELETED
+    # upper-cased: MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE HIGHESTMODSEQ DELETED
+    items: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -212,10 +215,10 @@ class IdParams:
     params: tuple[tuple[str, str | None], ...] | None
 
 
-Arguments = Union[
-    None, Fetch, Search, Store, CopyMove, Append, MailboxArg, Rename, ListArgs, StatusArgs,
-    Login, Authenticate, Words, IdParams, SequenceSet,
-]
+Arguments = (
+    Fetch | Search | Store | CopyMove | Append | MailboxArg | Rename | ListArgs | StatusArgs
+    | Login | Authenticate | Words | IdParams | SequenceSet | None
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -258,11 +261,32 @@ class Line:
     data: bytes
 
 
-Event = Union[Request, BadRequest, Continue, Line]
+Event = Request | BadRequest | Continue | Line
 
 __all__ = [
-    "STAR", "Append", "AppendMessage", "Arguments", "Authenticate", "BadRequest", "Continue",
-    "CopyMove", "Event", "Fetch", "FetchItem", "IdParams", "Line", "ListArgs", "Login",
-    "MailboxArg", "Rename", "Request", "Search", "SearchKey", "Section", "SequenceSet",
-    "StatusArgs", "Store", "Words",
+    "STAR",
+    "Append",
+    "AppendMessage",
+    "Arguments",
+    "Authenticate",
+    "BadRequest",
+    "Continue",
+    "CopyMove",
+    "Event",
+    "Fetch",
+    "FetchItem",
+    "IdParams",
+    "Line",
+    "ListArgs",
+    "Login",
+    "MailboxArg",
+    "Rename",
+    "Request",
+    "Search",
+    "SearchKey",
+    "Section",
+    "SequenceSet",
+    "StatusArgs",
+    "Store",
+    "Words",
 ]
