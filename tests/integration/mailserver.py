@@ -101,15 +101,21 @@ def served(data_dir: Path, host: str = "127.0.0.1") -> Iterator[RunningServer]:
         server.stop()
 
 
-def set_option(data_dir: Path, key: str, value: object) -> None:
-    """Change one ``key = value`` line of govmail.toml (keys used here are unique)."""
+def set_option(data_dir: Path, key: str, value: object, section: str | None = None) -> None:
+    """Change one ``key = value`` line of govmail.toml (in ``[section]`` when the key
+    is not unique)."""
     path = data_dir / "govmail.toml"
     text = path.read_text(encoding="utf-8")
+    start, end = 0, len(text)
+    if section is not None:
+        start = text.index(f"[{section}]\n")
+        following = text.find("\n[", start + 1)
+        end = following if following >= 0 else len(text)
     rendered = json.dumps(value)
-    new, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {rendered}", text)
+    new, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {rendered}", text[start:end])
     if count != 1:
         raise KeyError(key)
-    path.write_text(new, encoding="utf-8")
+    path.write_text(text[:start] + new + text[end:], encoding="utf-8")
 
 
 def client_tls() -> ssl.SSLContext:

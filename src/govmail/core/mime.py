@@ -19,6 +19,7 @@ __all__ = [
     "SEARCH_TEXT_LIMIT",
     "MessageSummary",
     "analyze_message",
+    "decode_words",
     "has_header",
     "header_addresses",
     "header_end",
@@ -198,7 +199,7 @@ def _word_bytes(encoding: str, text: str) -> bytes:
         return data
 
 
-def _decode_words(text: str) -> str:
+def decode_words(text: str) -> str:
     """Decode RFC 2047 encoded words; raw 8-bit text around them is kept as it is.
 
     Adjacent words in one charset are joined before decoding because mailers split
@@ -805,7 +806,7 @@ def _filename(node: Node) -> str:
         if (value := _param(params, name + "*")) is not None:
             return _rfc2231_text(value)
         if (value := _param(params, name)) is not None:
-            return _decode_words(value)
+            return decode_words(value)
     return ""
 
 
@@ -865,7 +866,7 @@ def _address_text(addresses: list[Address] | None) -> list[str]:
     words: list[str] = []
     for name, _adl, mailbox, host in addresses or ():
         if name:
-            words.append(_decode_words(name))
+            words.append(decode_words(name))
         if host is not None:
             words.append(f"{mailbox}@{host}")
     return words
@@ -904,7 +905,7 @@ def _from_display(addresses: list[Address] | None) -> str:
         if host != MISSING_DOMAIN and address:
             address += "@" + host
         if name:
-            return unicodedata.normalize("NFC", f"{_decode_words(name)} <{address}>")
+            return unicodedata.normalize("NFC", f"{decode_words(name)} <{address}>")
         return address
     return ""
 
@@ -912,7 +913,7 @@ def _from_display(addresses: list[Address] | None) -> str:
 def _analyze(raw: bytes) -> MessageSummary:
     root, fields, _ = _Parser(raw).entity(0, [], "message", 0)
     envelope = _envelope(fields)
-    subject = unicodedata.normalize("NFC", _decode_words(envelope[1] or ""))
+    subject = unicodedata.normalize("NFC", decode_words(envelope[1] or ""))
     collector = _TextCollector(raw)
     collector.walk(root, True)
     message_ids = fields.get("message-id")

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 # The RFC 2047 decoder the search text was built with: FROM "Nguyễn" must decode display
 # names exactly as delivery did. (Private to core.mime for now; worth exporting.)
-from govmail.core.mime import _decode_words, header_end
+from govmail.core.mime import decode_words, header_end
 from govmail.core.vietnamese import fold
 from govmail.mailstore.flags import SYSTEM_FLAGS
 from govmail.store.blobs import BlobStore
@@ -169,7 +169,7 @@ def _address_text(addresses: list[list[str | None]] | None) -> list[str]:
     words: list[str] = []
     for name, _adl, mailbox, host in addresses or ():
         if name:
-            words.append(_decode_words(name))
+            words.append(decode_words(name))
         if host is not None:
             words.append(f"{mailbox}@{host}")
     return words
@@ -181,7 +181,7 @@ def _display_addresses(addresses: list[list[str | None]] | None) -> str:
     for name, _adl, mailbox, host in addresses or ():
         if host is None:
             continue
-        out.append(f"{_decode_words(name)} <{mailbox}@{host}>" if name else f"{mailbox}@{host}")
+        out.append(f"{decode_words(name)} <{mailbox}@{host}>" if name else f"{mailbox}@{host}")
     return ", ".join(out)
 
 
@@ -200,7 +200,7 @@ def _field_values(header: bytes, name: str) -> list[str]:
     values = []
     for match in pattern.finditer(header):
         raw = match.group(1).decode("utf-8", "replace").replace("\r", "").replace("\n", "")
-        values.append(_decode_words(raw.strip(" \t")))
+        values.append(decode_words(raw.strip(" \t")))
     return values
 
 

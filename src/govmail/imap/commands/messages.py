@@ -121,7 +121,7 @@ async def cmd_search(session: Session, request: Request) -> Reply:
     numbers = result.uids if request.uid else [selected.seq(u) for u in result.uids]
     numbers = [n for n in numbers if n]
     modseq = b" (MODSEQ %d)" % result.highest_modseq if result.highest_modseq else b""
-    if args.result_options is None:
+    if args.result_options is None and not session.rev2:  # IMAP4rev2 answers ESEARCH only
         session.write(
             b"* SEARCH"
             + b"".join(b" %d" % n for n in numbers)
@@ -129,7 +129,7 @@ async def cmd_search(session: Session, request: Request) -> Reply:
             + b"\r\n"
         )
         return Reply("OK", "Search completed")
-    session.write(_esearch(request, args.result_options, numbers, result.highest_modseq))
+    session.write(_esearch(request, args.result_options or (), numbers, result.highest_modseq))
     return Reply("OK", "Search completed")
 
 
