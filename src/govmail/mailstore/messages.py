@@ -194,10 +194,16 @@ def _where_uids(uids: Sequence[int]) -> tuple[Any, set[int] | None]:
 
 
 def fetch_rows(
-    conn: Connection, folder_id: int, uids: Sequence[int], *, analysis: bool
+    conn: Connection,
+    folder_id: int,
+    uids: Sequence[int],
+    *,
+    envelope: bool = False,
+    structure: bool = False,
 ) -> list[FetchRow]:
     """The rows FETCH needs for these UIDs, in UID order (missing ones left out: another
-    session expunged them). ``analysis``: also the stored envelope and body structure."""
+    session expunged them), with the stored envelope and body structure if asked (they
+    are the bulk of a row: JSON to read and decode)."""
     if not uids:
         return []
     where, keep = _where_uids(uids)
@@ -211,8 +217,10 @@ def fetch_rows(
         folder_messages.c.message_id,
         messages.c.blob,
     ]
-    if analysis:
-        columns += [messages.c.envelope, messages.c.structure]
+    if envelope:
+        columns.append(messages.c.envelope)
+    if structure:
+        columns.append(messages.c.structure)
     query = (
         select(*columns)
         .join(messages, messages.c.id == folder_messages.c.message_id)
@@ -232,10 +240,21 @@ def fetch_rows(
                 r.size,
                 r.message_id,
                 r.blob,
-                r.envelope if analysis else None,
-                r.structure if analysis else None,
+                r.envelope if envelope else None,
+                r.structure if structure else None,
             )
         )
+    return out
+
+
+def envelopes(conn: Connection, message_ids: Iterable[int]) -> dict[int, Any]:
+    """The stored envelope of each of these messages, by id."""
+    wanted = sorted(set(message_ids))
+    out: dict[int, Any] = {}
+    for start in range(0, len(wanted), _IN_LIMIT):
+        chunk = wanted[start : start + _IN_LIMIT]
+        query = select(messages.c.id, messages.c.envelope).where(messages.c.id.in_(chunk))
+        out.update((r.id, r.envelope) for r in conn.execute(query))
     return out
 
 

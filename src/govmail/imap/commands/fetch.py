@@ -4,7 +4,12 @@ for, from the blob, read off the event loop in batches and written as it comes."
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection
 
 from govmail.core.mime import header_end
 from govmail.imap.proto.model import Fetch, FetchItem, Request
@@ -19,7 +24,8 @@ from govmail.imap.proto.render import (
 from govmail.imap.proto.response import date_time, flag_list
 from govmail.imap.selected import InvalidSequence, SelectedFolder
 from govmail.imap.session import Reply, Session
-from govmail.mailstore.messages import FetchRow, fetch_rows, mark_seen
+from govmail.mailstore.flags import Flags
+from govmail.mailstore.messages import FetchRow, envelopes, fetch_rows, mark_seen
 
 # Items answered from the blob; the others come from the database row.
 _BODY_ITEMS = frozenset(
@@ -28,10 +34,11 @@ _BODY_ITEMS = frozenset(
 _SETS_SEEN = frozenset({"BODY[]", "BINARY", "RFC822", "RFC822.TEXT"})
 _BATCH_BYTES = 4 * 1024 * 1024  # blobs read per trip to the worker thread
 _BATCH_MESSAGES = 256
+ENVELOPE_CACHE = 50_000  # rendered ENVELOPEs kept (message ids are never reused)
 
 
-def _needs_analysis(item: FetchItem) -> bool:
-    if item.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE", "BINARY", "BINARY.SIZE"):
+def _needs_structure(item: FetchItem) -> bool:
+    if item.name in ("BODY", "BODYSTRUCTURE", "BINARY", "BINARY.SIZE"):
         return True
     return (
         item.name == "BODY[]"
@@ -54,9 +61,32 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     if not uids:
         return Reply("OK", "Fetch completed")
     items = args.items
-    analysis = any(_needs_analysis(i) for i in items)
+    structure = any(_needs_structure(i) for i in items)
+    wants_envelope = any(i.name == "ENVELOPE" for i in items)
     folder_id = selected.folder_id
-    rows = await session.read(lambda conn: fetch_rows(conn, folder_id, uids, analysis=analysis))
+    cache = session.server.envelopes
+
+    def read(conn: Connection) -> tuple[list[FetchRow], dict[int, Any]]:
+        rows = fetch_rows(conn, folder_id, uids, structure=structure)
+        if not wants_envelope:
+            return rows, {}
+        # Rendered envelopes are cached by message: a giấy mời in 500 mailboxes, or a
+        # client fetching its headers again, costs no JSON at all.
+        return rows, envelopes(conn, {r.message_id for r in rows if r.message_id not in cache})
+
+    rows, stored = await session.read(read)
+    rendered: dict[int, bytes] = {}
+    if wants_envelope:
+        for row in rows:
+            cached = cache.get(row.message_id)
+            if cached is None and row.message_id not in stored:  # evicted meanwhile
+                stored.update(
+                    await session.read(lambda conn, i=row.message_id: envelopes(conn, [i]))  # type: ignore[misc]
+                )
+            if cached is None:
+                cached = envelope(stored[row.message_id])
+                _remember(cache, row.message_id, cached)
+            rendered[row.message_id] = cached
     # Messages another session expunged are still numbered here until the next sync
     # point: answer the rest and say so (RFC 5530), as Dovecot does.
     done = Reply("OK", "Fetch completed", "EXPUNGEISSUED" if len(rows) < len(uids) else None)
@@ -85,7 +115,7 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     if not needs_blob:
         out: list[bytes] = []
         for row in rows:
-            response = _response(session, selected, request, row, None, flags_changed, with_modseq)
+            response = _response(selected, request, row, None, flags_changed, with_modseq, rendered)
             out.append(response or b"")
             if len(out) >= 256:
                 session.write(b"".join(out))
@@ -97,7 +127,7 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     for batch in _batches(rows):
         raws = await asyncio.to_thread(lambda b=batch: [blobs.get(r.blob) for r in b])  # type: ignore[misc]
         for row, raw in zip(batch, raws, strict=True):
-            response = _response(session, selected, request, row, raw, flags_changed, with_modseq)
+            response = _response(selected, request, row, raw, flags_changed, with_modseq, rendered)
             if response is None:
                 return Reply("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
             session.write(response)
@@ -120,10 +150,8 @@ def _batches(rows: Sequence[FetchRow]) -> list[list[FetchRow]]:
     return out
 
 
-def _with_flags(row: FetchRow, flags: object, modseq: int) -> FetchRow:
-    from dataclasses import replace
-
-    return replace(row, flags=flags, modseq=modseq)  # type: ignore[arg-type]
+def _with_flags(row: FetchRow, flags: Flags, modseq: int) -> FetchRow:
+    return replace(row, flags=flags, modseq=modseq)
 
 
 def _literal(data: bytes, binary: bool = False) -> bytes:
@@ -147,13 +175,13 @@ def _section_name(item: FetchItem, origin: bool = True) -> bytes:
 
 
 def _response(
-    session: Session,
     selected: SelectedFolder,
     request: Request,
     row: FetchRow,
     raw: bytes | None,
     flags_changed: set[int],
     with_modseq: bool,
+    envelopes: dict[int, bytes],
 ) -> bytes | None:
     """One ``* n FETCH (...)`` line with its literals; None for an unknown encoding."""
     seq = selected.seq(row.uid)
@@ -179,7 +207,7 @@ def _response(
         elif name == "MODSEQ":
             pass  # added once below
         elif name == "ENVELOPE":
-            parts.append(b"ENVELOPE " + _envelope(session, row))
+            parts.append(b"ENVELOPE " + envelopes[row.message_id])
         elif name in ("BODY", "BODYSTRUCTURE"):
             parts.append(
                 name.encode() + b" " + body_structure(row.structure, extensible=name != "BODY")
@@ -197,15 +225,10 @@ def _response(
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
 
 
-def _envelope(session: Session, row: FetchRow) -> bytes:
-    cache = session.server.envelopes
-    rendered = cache.get(row.message_id)
-    if rendered is None:
-        rendered = envelope(row.envelope)
-        cache[row.message_id] = rendered
-        if len(cache) > 50_000:
-            cache.popitem(last=False)
-    return rendered
+def _remember(cache: OrderedDict[int, bytes], message_id: int, rendered: bytes) -> None:
+    cache[message_id] = rendered
+    if len(cache) > ENVELOPE_CACHE:
+        cache.popitem(last=False)
 
 
 def _body_item(item: FetchItem, row: FetchRow, raw: bytes) -> bytes | None:
