@@ -57,10 +57,19 @@ class MailboxState:
     used_bytes: int
 
 
-def new_uidvalidity() -> int:
-    """Seconds since the epoch, as Dovecot does: a folder deleted and created again
-    gets a larger value, so clients drop their cached UIDs (fits 32 bits until 2106)."""
-    return int(time.time())
+def new_uidvalidity(conn: Connection, mailbox_id: int) -> int:
+    """A UIDVALIDITY for a new folder of this mailbox: seconds since the epoch, as
+    Dovecot does, but always above any value the mailbox gave before, so a folder
+    deleted and created again, even in the same second, makes clients drop their cached
+    UIDs (RFC 9051 §2.3.1.1). Fits 32 bits until 2106."""
+    last = conn.execute(
+        select(mailboxes.c.last_uidvalidity).where(mailboxes.c.id == mailbox_id).with_for_update()
+    ).scalar_one()
+    value = max(int(time.time()), int(last) + 1)
+    conn.execute(
+        update(mailboxes).where(mailboxes.c.id == mailbox_id).values(last_uidvalidity=value)
+    )
+    return value
 
 
 def ensure_default_folders(conn: Connection, mailbox_ids: Iterable[int]) -> None:
@@ -78,13 +87,14 @@ def ensure_default_folders(conn: Connection, mailbox_ids: Iterable[int]) -> None
         )
     }
     created = now()
-    validity = new_uidvalidity()
+    missing = sorted({box for box in wanted for name in DEFAULT_FOLDERS if (box, name) not in have})
+    validity = {box: new_uidvalidity(conn, box) for box in missing}
     rows = [
         {
             "mailbox_id": box,
             "name": name,
             "special_use": role,
-            "uidvalidity": validity,
+            "uidvalidity": validity[box],
             "uidnext": 1,
             "highest_modseq": 1,
             "subscribed": True,
@@ -225,7 +235,7 @@ def create_folder(
     parts = name.split("/")
     wanted = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     created = now()
-    validity = new_uidvalidity()
+    validity = new_uidvalidity(conn, mailbox_id)
     conn.execute(
         insert(folders),
         [

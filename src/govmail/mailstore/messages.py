@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
@@ -520,7 +520,8 @@ def append_message(
             flags=flags.bits,
             keywords=flags.keywords_text,
             modseq=modseq,
-            internal_date=internal_date or at,
+            # UTC: SQLite keeps no offset, so a +0700 date would come back 7 hours off.
+            internal_date=(internal_date or at).astimezone(UTC),
             size=stored.size,
         )
     )

@@ -124,6 +124,8 @@ mailboxes = Table(
     # NULL: no password issued yet (bulk import); the centre issues one (R7).
     Column("password_hash", String(200), nullable=True),
     Column("must_change_password", Boolean, nullable=False, server_default=text("true")),
+    # The largest UIDVALIDITY given to one of its folders (migration 0003).
+    Column("last_uidvalidity", BigInteger, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("disabled_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("kind in ('agency', 'personal')", name="kind"),

@@ -18,6 +18,12 @@ BIGID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
 def upgrade() -> None:
+    # The largest UIDVALIDITY a mailbox has handed out: a folder deleted and created
+    # again in the same second must still get a larger one.
+    with op.batch_alter_table("mailboxes") as batch:
+        batch.add_column(
+            sa.Column("last_uidvalidity", sa.BigInteger, nullable=False, server_default="0")
+        )
     op.create_table(
         "expunged_messages",
         sa.Column("id", BIGID, primary_key=True),
@@ -74,3 +80,5 @@ def downgrade() -> None:
         op.execute("DROP INDEX ix_messages_search_trgm")
     op.drop_table("access_events")
     op.drop_table("expunged_messages")
+    with op.batch_alter_table("mailboxes") as batch:
+        batch.drop_column("last_uidvalidity")
