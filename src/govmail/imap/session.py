@@ -23,7 +23,7 @@ from govmail.imap.namespace import Namespace
 from govmail.imap.proto.model import BadRequest, Continue, Event, Line, Request
 from govmail.imap.proto.receiver import Receiver
 from govmail.imap.selected import SelectedFolder
-from govmail.mailstore.messages import changes_since
+from govmail.mailstore.messages import Changes, changes_since
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -89,6 +89,7 @@ class Session(asyncio.Protocol):
         self._closed = False
         self._reading_paused = False
         self._watching: set[int] = set()
+        self._syncing = asyncio.Lock()
 
     # --- asyncio.Protocol -------------------------------------------------------------
 
@@ -295,26 +296,38 @@ class Session(asyncio.Protocol):
             # Coalesce a burst (a delivery to Sent and INBOX, a STORE on many messages).
             await asyncio.sleep(0.02)
             if self.idle_tag is not None:
-                await self.sync(allow_expunge=True)
+                await self.sync(allow_expunge=True, idle_only=True)
         except (ConnectionError, asyncio.CancelledError):
             self.close()
         except Exception:
             log.exception("IMAP IDLE push failed (%s)", self.peer)
 
-    async def sync(self, *, allow_expunge: bool) -> None:
-        """Tell the client what changed in the selected folder since it last heard."""
-        selected = self.selected
-        if selected is None:
-            return
-        changes = await self.read(
-            lambda conn: changes_since(conn, selected.folder_id, selected.modseq)
-        )
-        if changes is None:
-            # The folder was deleted under us: nothing more can be said about it.
-            self.close(b"* BYE The selected folder was deleted.\r\n")
-            return
-        if self.selected is not selected:
-            return
+    async def sync(self, *, allow_expunge: bool, idle_only: bool = False) -> None:
+        """Tell the client what changed in the selected folder since it last heard.
+
+        One sync at a time (an IDLE push may be reading when DONE arrives); a push
+        (``idle_only``) that finds IDLE over writes nothing and leaves the folder dirty,
+        so no EXPUNGE ever goes out between commands.
+        """
+        async with self._syncing:
+            selected = self.selected
+            if selected is None:
+                return
+            changes = await self.read(
+                lambda conn: changes_since(conn, selected.folder_id, selected.modseq)
+            )
+            if self.selected is not selected or self._closed:
+                return
+            if idle_only and self.idle_tag is None:
+                selected.dirty = True
+                return
+            if changes is None:
+                # The folder was deleted under us: nothing more can be said about it.
+                self.close(b"* BYE The selected folder was deleted.\r\n")
+                return
+            self._apply(selected, changes, allow_expunge)
+
+    def _apply(self, selected: SelectedFolder, changes: Changes, allow_expunge: bool) -> None:
         out = selected.apply(changes, allow_expunge=allow_expunge, condstore=self.condstore)
         if out:
             self.write(b"".join(out))
