@@ -157,3 +157,11 @@ def test_pipelined_commands_are_all_answered_in_order(server: RunningServer) -> 
     tags = [line.split()[0] for line in answers.splitlines() if line.startswith(b"p")]
     assert tags == [b"p%d" % n for n in range(1000)]
     sock.close()
+
+
+def test_no_big_literal_before_login_even_non_synchronising(server: RunningServer) -> None:
+    sock = connect(server)
+    sock.sendall(b"p1 APPEND INBOX {26000000+}\r\n" + b"x" * 100_000)
+    answers = read_until(sock, b"* BYE")
+    assert b"* BYE" in answers
+    sock.close()

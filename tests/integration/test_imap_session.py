@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -322,3 +323,71 @@ def test_access_events_record_logins_and_inbox_checks(server: RunningServer) -> 
             break
         time.sleep(0.1)
     assert kinds == 3  # login, SELECT INBOX, STATUS INBOX
+
+
+def test_a_revoked_delegation_ends_access_at_once(province: Path) -> None:
+    assert cli(province, "delegation", "grant", "ttr", AN).exit_code == 0
+    with served(province) as server:
+        client = Raw(server.port("imap"))
+        try:
+            client.login()
+            assert client.command("SELECT Shared/ttr/INBOX")[-1].split()[1] == b"OK"
+            assert cli(province, "delegation", "revoke", "ttr", AN).exit_code == 0
+            client.send("t9 STATUS Shared/ttr/Sent (MESSAGES)")
+            answer = client.file.readline()
+            assert answer.startswith(b"* BYE") and b"revoked" in answer
+            assert client.file.readline() == b""
+        finally:
+            client.close()
+
+
+def test_folder_edge_cases(server: RunningServer, raw: Callable[[], Raw]) -> None:
+    client, other = raw(), raw()
+    client.login()
+    other.login()
+    # INBOX's children are under INBOX whatever the case the client writes.
+    assert client.command("CREATE inbox/foo")[-1].split()[1] == b"OK"
+    listed = b"".join(client.command('LIST "" *'))
+    assert b'"/" INBOX/foo' in listed and b'"/" inbox' not in listed
+    assert b'(\\HasChildren) "/" INBOX' in listed
+    # A rename whose result would be too long is refused, not a crash.
+    client.command("CREATE p/child")
+    assert b"NO [CANNOT]" in client.command("RENAME p " + "q" * 250)[-1]
+    # EXPUNGE in a folder another session deleted: NO, then the session is told.
+    client.command("CREATE Gone")
+    client.command("SELECT Gone")
+    assert other.command("DELETE Gone")[-1].split()[1] == b"OK"
+    assert b"NO [NONEXISTENT]" in client.command("EXPUNGE")[-1]
+    assert client.file.readline().startswith(b"* BYE")
+
+
+def test_condstore_reports_the_modseq_of_an_implicit_seen(server: RunningServer) -> None:
+    deliver(server)
+    client = Raw(server.port("imap"))
+    try:
+        client.login()
+        client.command("ENABLE CONDSTORE")
+        client.command("SELECT INBOX")
+        fetched = client.command("FETCH 1 (BODY[HEADER.FIELDS (X-NONE)])")
+        assert re.search(rb"FLAGS \(\\Seen\) MODSEQ \(\d+\)", b"".join(fetched)), fetched
+    finally:
+        client.close()
+
+
+def test_the_same_message_appended_at_once_by_many(server: RunningServer) -> None:
+    """Two transactions inserting one new blob: neither fails (PostgreSQL's unique
+    index made the second one a session crash)."""
+    message = b"From: a@example.org\r\nSubject: Giong nhau\r\n\r\nCung noi dung.\r\n"
+
+    def append_many(login: str) -> list[str]:
+        client = imap(server, login)
+        try:
+            return [
+                client.append("INBOX", None, None, message + b"%d\r\n" % n)[0] for n in range(30)
+            ]
+        finally:
+            client.logout()
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(append_many, [AN, BINH]))
+    assert results == [["OK"] * 30, ["OK"] * 30]

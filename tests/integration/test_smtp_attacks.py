@@ -535,7 +535,7 @@ def test_idle_dripping_and_stalled_clients_are_disconnected(province: Path) -> N
 def test_fourth_connection_from_one_address_is_refused_until_one_closes(
     province: Path,
 ) -> None:
-    set_option(province, "max_connections_per_ip", 3)
+    set_option(province, "max_connections_per_ip", 3, section="smtp")
 
     async def scenario(server: RunningServer) -> None:
         holders = [
@@ -574,7 +574,7 @@ def test_fourth_connection_from_one_address_is_refused_until_one_closes(
 def test_connections_waiting_in_the_tls_handshake_count_towards_the_limit(
     province: Path,
 ) -> None:
-    set_option(province, "max_connections_per_ip", 3)
+    set_option(province, "max_connections_per_ip", 3, section="smtp")
     with served(province) as server:
         port = server.port("submissions")
         held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]

@@ -39,6 +39,8 @@ class Namespace:
         (``Shared``, ``Shared/stttt``) and for unknown agency names."""
         if name.upper() == "INBOX":
             return Place(self.own, "INBOX")
+        if name[:6].upper() == "INBOX/":  # INBOX's children share its case-insensitivity
+            return Place(self.own, "INBOX/" + name[6:])
         if name == SHARED or name.startswith(SHARED + SEPARATOR):
             parts = name.split(SEPARATOR, 2)
             if len(parts) < 3 or parts[1] not in self.delegated or not parts[2]:

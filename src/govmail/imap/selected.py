@@ -34,6 +34,7 @@ class SelectedFolder:
         self.modseqs: dict[int, int] = {m.uid: m.modseq for m in snapshot.messages}
         self.keywords: list[str] = list(snapshot.keywords)
         self.dirty = False  # the store says something changed since ``modseq``
+        self.generation = 0  # bumped by each change notice, so a sync knows if it saw all
 
     @property
     def exists(self) -> int:
@@ -132,7 +133,6 @@ class SelectedFolder:
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
         self.modseq = max(self.modseq, changes.highest_modseq)
         self.uidnext = max(self.uidnext, changes.uidnext)
-        self.dirty = False
         return out
 
     def _learn_keywords(self, flags: Flags) -> None:

@@ -53,6 +53,7 @@ class ImapServer:
         self._per_user: Counter[int] = Counter()
         self.envelopes: OrderedDict[int, bytes] = OrderedDict()
         self._reaper: asyncio.Task[None] | None = None
+        self._checks: set[asyncio.Task[None]] = set()
         self.version = __version__
 
     # --- connections ---------------------------------------------------------------------
@@ -119,8 +120,13 @@ class ImapServer:
         while True:
             await asyncio.sleep(min(60.0, limit / 4))
             horizon = time.monotonic() - limit
-            for session in [s for s in self.sessions if s.last_active < horizon]:
-                session.close(b"* BYE Autologout; idle for too long.\r\n")
+            for session in list(self.sessions):
+                if session.last_active < horizon:
+                    session.close(b"* BYE Autologout; idle for too long.\r\n")
+                elif session.idle_tag is not None and session.in_shared_folder:
+                    # Sitting in IDLE sends no commands: check its delegation here.
+                    self._checks.add(asyncio.create_task(session.refresh_delegations()))
+            self._checks = {task for task in self._checks if not task.done()}
 
     async def close(self) -> None:
         if self._reaper is not None:

@@ -19,11 +19,24 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from govmail.core.vietnamese import ascii_vietnamese
 from govmail.directory.accounts import Account
-from govmail.imap.namespace import Namespace
-from govmail.imap.proto.model import BadRequest, Continue, Event, Line, Request
+from govmail.imap.namespace import SHARED, Namespace
+from govmail.imap.proto.model import (
+    Append,
+    Arguments,
+    BadRequest,
+    Continue,
+    CopyMove,
+    Event,
+    Line,
+    MailboxArg,
+    Rename,
+    Request,
+    StatusArgs,
+)
 from govmail.imap.proto.receiver import Receiver
 from govmail.imap.selected import SelectedFolder
-from govmail.mailstore.messages import Changes, changes_since
+from govmail.mailstore.folders import readable_delegations
+from govmail.mailstore.messages import changes_since
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -34,6 +47,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BAD = 20  # BAD answers after which the client is cut off (like SMTP's error limit)
+# How stale a session's list of delegated agency mailboxes may get before a command
+# checks it again; naming a shared folder always checks (a revocation is immediate).
+DELEGATIONS_TTL_S = 30.0
 WRITE_HIGH_WATER = 256 * 1024
 
 
@@ -90,6 +106,8 @@ class Session(asyncio.Protocol):
         self._reading_paused = False
         self._watching: set[int] = set()
         self._syncing = asyncio.Lock()
+        self._delegations_checked = time.monotonic()
+        self._farewell: bytes | None = None  # BYE to send once the current reply is out
 
     # --- asyncio.Protocol -------------------------------------------------------------
 
@@ -154,6 +172,10 @@ class Session(asyncio.Protocol):
         client accepts UTF-8."""
         both = f"{vi} / {en}"
         return both if self.utf8 else ascii_vietnamese(both)
+
+    @property
+    def in_shared_folder(self) -> bool:
+        return self.selected is not None and self.selected.place.shared is not None
 
     @property
     def utf8(self) -> bool:
@@ -238,6 +260,10 @@ class Session(asyncio.Protocol):
                 counted=True,
             )
             return
+        if self.namespace is not None:
+            await self.refresh_delegations(force=_names_shared(request.args))
+            if self._closed:
+                return
         answer = await command.handler(self, request)
         selected = self.selected
         if (
@@ -249,8 +275,8 @@ class Session(asyncio.Protocol):
             await self.sync(allow_expunge=not (command.uses_seqs and not request.uid))
         if answer is not None:
             await self.reply(request.tag, answer)
-        if self.state is State.LOGOUT:
-            self.close()
+        if self.state is State.LOGOUT or self._farewell:
+            self.close(self._farewell)
 
     def discard_pending(self) -> None:
         """Forget commands read but not yet run (sent in the clear before STARTTLS)."""
@@ -288,14 +314,21 @@ class Session(asyncio.Protocol):
         if selected is None or selected.mailbox_id != mailbox_id:
             return
         selected.dirty = True
+        selected.generation += 1
         if self.idle_tag is not None and (self._pusher is None or self._pusher.done()):
             self._pusher = asyncio.create_task(self._push())
 
     async def _push(self) -> None:
         try:
-            # Coalesce a burst (a delivery to Sent and INBOX, a STORE on many messages).
-            await asyncio.sleep(0.02)
-            if self.idle_tag is not None:
+            # Coalesce a burst (a delivery to Sent and INBOX, a STORE on many messages);
+            # go on while changes keep coming in during a sync.
+            while (
+                self.idle_tag is not None
+                and not self._closed
+                and self.selected is not None
+                and self.selected.dirty
+            ):
+                await asyncio.sleep(0.02)
                 await self.sync(allow_expunge=True, idle_only=True)
         except (ConnectionError, asyncio.CancelledError):
             self.close()
@@ -313,6 +346,7 @@ class Session(asyncio.Protocol):
             selected = self.selected
             if selected is None:
                 return
+            seen = selected.generation
             changes = await self.read(
                 lambda conn: changes_since(conn, selected.folder_id, selected.modseq)
             )
@@ -323,15 +357,56 @@ class Session(asyncio.Protocol):
                 return
             if changes is None:
                 # The folder was deleted under us: nothing more can be said about it.
-                self.close(b"* BYE The selected folder was deleted.\r\n")
+                # The command under way still gets its answer first.
+                self._farewell = b"* BYE The selected folder was deleted.\r\n"
+                if idle_only:
+                    self.close(self._farewell)
                 return
-            self._apply(selected, changes, allow_expunge)
+            out = selected.apply(changes, allow_expunge=allow_expunge, condstore=self.condstore)
+            if out is not None:
+                # Still dirty if a change was announced while we were reading.
+                selected.dirty = selected.generation != seen
+            if out:
+                self.write(b"".join(out))
 
-    def _apply(self, selected: SelectedFolder, changes: Changes, allow_expunge: bool) -> None:
-        out = selected.apply(changes, allow_expunge=allow_expunge, condstore=self.condstore)
-        if out:
-            self.write(b"".join(out))
+    async def refresh_delegations(self, *, force: bool = False) -> None:
+        """Re-read which agency mailboxes this person may use (R22): a delegation
+        revoked while the session is open stops working. A session that has a revoked
+        agency folder selected is ended."""
+        namespace, account = self.namespace, self.account
+        if namespace is None or account is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._delegations_checked < DELEGATIONS_TTL_S:
+            return
+        self._delegations_checked = now
+        person = account.person_id
+        rows = await self.read(lambda conn: readable_delegations(conn, person))
+        current = {local: box for box, local in rows}
+        if current == namespace.delegated:
+            return
+        namespace.delegated = current
+        selected = self.selected
+        if selected is None or selected.place.shared is None:
+            return
+        if current.get(selected.place.shared) != selected.mailbox_id:
+            revoked = self.text(
+                "Quyền dùng hộp thư cơ quan đã bị thu hồi.",
+                "Access to the agency mailbox was revoked.",
+            )
+            self.close(b"* BYE " + revoked.encode() + b"\r\n")
 
     def audit_access(self, action: str, **details: Any) -> None:
         """Record an access to a delegated agency mailbox (R22)."""
         self.server.audit_delegated(self, action, details)
+
+
+def _names_shared(args: Arguments) -> bool:
+    """Whether a command names a folder in the shared namespace."""
+    if isinstance(args, MailboxArg | StatusArgs | CopyMove | Append):
+        names = [args.mailbox]
+    elif isinstance(args, Rename):
+        names = [args.old, args.new]
+    else:
+        return False
+    return any(name == SHARED or name.startswith(SHARED + "/") for name in names)

@@ -13,6 +13,7 @@ from enum import Enum
 from functools import partial
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
 from govmail.core.errors import GovmailError
@@ -284,7 +285,13 @@ def _place(folder: FolderCounters, size: int, flags: int, at: datetime) -> dict[
 _FIND_MESSAGES = select(messages.c.blob, messages.c.id).where(
     messages.c.blob.in_(bindparam("blobs", expanding=True))
 )
-_INSERT_MESSAGE = insert(messages).returning(messages.c.blob, messages.c.id)
+# Indexed by "is PostgreSQL": each dialect's INSERT ... ON CONFLICT DO NOTHING.
+_INSERT_NEW_MESSAGE = tuple(
+    dialect_insert(messages)
+    .on_conflict_do_nothing(index_elements=["blob"])
+    .returning(messages.c.blob, messages.c.id)
+    for dialect_insert in (sqlite.insert, postgresql.insert)
+)
 _INSERT_FOLDER_MESSAGES = insert(folder_messages)
 _UPDATE_FOLDER = (
     update(folders)
@@ -300,16 +307,18 @@ _INSERT_QUEUE = insert(outbound_queue)
 
 
 def message_rows(conn: Connection, stored: Sequence[StoredMessage], at: datetime) -> dict[str, int]:
-    """The messages rows for these blobs, inserting the ones not seen before. (Two nodes
-    inserting the same new blob at once: one transaction fails on the unique blob, and
-    its deliveries are retried, finding the row.)"""
+    """The messages rows for these blobs, inserting the ones not seen before. Two
+    transactions inserting the same new blob (two IMAP APPENDs of one message, two
+    nodes) do not fail: the second waits for the first, skips its insert and reads the
+    row."""
     distinct = {m.blob: m for m in stored}
     found = {r.blob: r.id for r in conn.execute(_FIND_MESSAGES, {"blobs": list(distinct)})}
     for key, m in distinct.items():
         if key in found:
             continue
+        insert_new = _INSERT_NEW_MESSAGE[conn.dialect.name == "postgresql"]
         row = conn.execute(
-            _INSERT_MESSAGE,
+            insert_new,
             {
                 "blob": m.blob,
                 "size": m.size,
@@ -323,6 +332,8 @@ def message_rows(conn: Connection, stored: Sequence[StoredMessage], at: datetime
                 "search_text": m.summary.search_text,
                 "created_at": at,
             },
-        ).one()
+        ).first()
+        if row is None:  # committed meanwhile by another transaction
+            row = conn.execute(_FIND_MESSAGES, {"blobs": [key]}).one()
         found[row.blob] = row.id
     return found

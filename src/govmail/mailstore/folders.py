@@ -209,6 +209,19 @@ def _folder_rows(conn: Connection, mailbox_id: int) -> list[Any]:
     )
 
 
+def _check_name(name: str) -> None:
+    """A name a new folder may have: not INBOX, no empty level, no control character,
+    at most 255 characters."""
+    if (
+        not name
+        or len(name) > MAX_FOLDER_NAME
+        or name.upper() == "INBOX"
+        or any(not part for part in name.split("/"))
+        or any(ord(c) < 0x20 or c == "\x7f" for c in name)
+    ):
+        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {name!r}.")
+
+
 def _lock_mailbox(conn: Connection, mailbox_id: int) -> None:
     conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id).with_for_update())
 
@@ -217,10 +230,7 @@ def create_folder(
     conn: Connection, mailbox_id: int, name: str, special_use: str | None = None
 ) -> None:
     """Create a folder (and any missing parents, as RFC 9051 §6.3.4 asks)."""
-    if not name or len(name) > MAX_FOLDER_NAME or name.upper() == "INBOX":
-        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {name!r}.")
-    if any(not part for part in name.split("/")) or any(ord(c) < 0x20 or c == "\x7f" for c in name):
-        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {name!r}.")
+    _check_name(name)
     _lock_mailbox(conn, mailbox_id)
     rows = _folder_rows(conn, mailbox_id)
     have = {r.name for r in rows}
@@ -290,8 +300,7 @@ def delete_folder(conn: Connection, mailbox_id: int, name: str) -> None:
 def rename_folder(conn: Connection, mailbox_id: int, old: str, new: str) -> None:
     """Rename a folder and its sub-folders. Renaming INBOX moves its messages into a new
     folder and leaves INBOX empty (RFC 9051 §6.3.6)."""
-    if not new or new.upper() == "INBOX" or any(not p for p in new.split("/")):
-        raise FolderError("CANNOT", "Tên thư mục không hợp lệ.", f"Invalid folder name: {new!r}.")
+    _check_name(new)
     _lock_mailbox(conn, mailbox_id)
     rows = _folder_rows(conn, mailbox_id)
     names = {r.name: r for r in rows}
@@ -299,6 +308,12 @@ def rename_folder(conn: Connection, mailbox_id: int, old: str, new: str) -> None
         raise FolderError("NONEXISTENT", "Không có thư mục này.", "No such folder.")
     if new in names:
         raise FolderError("ALREADYEXISTS", "Thư mục đã tồn tại.", "The folder already exists.")
+    if any(
+        len(new + row.name[len(old) :]) > MAX_FOLDER_NAME
+        for row in rows
+        if row.name == old or row.name.startswith(old + "/")
+    ):
+        raise FolderError("CANNOT", "Tên thư mục quá dài.", "The folder name is too long.")
     if new.startswith(old + "/"):
         raise FolderError(
             "CANNOT", "Không thể chuyển thư mục vào chính nó.", "Cannot move a folder into itself."

@@ -189,5 +189,6 @@ async def _login(session: Session, login: str, password: str) -> Reply | None:
     session.account = account
     session.namespace = Namespace(account.mailbox_id, {local: box for box, local in delegated})
     session.state = State.AUTHENTICATED
+    session.receiver.appends_allowed = True
     server.access.record(AccessEvent(account.mailbox_id, "login", "imap", session.peer))
     return Reply("OK", "Logged in", "CAPABILITY " + server.capabilities(session).decode())

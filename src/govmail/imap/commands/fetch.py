@@ -25,7 +25,7 @@ from govmail.imap.proto.response import date_time, flag_list
 from govmail.imap.selected import InvalidSequence, SelectedFolder
 from govmail.imap.session import Reply, Session
 from govmail.mailstore.flags import Flags
-from govmail.mailstore.messages import FetchRow, envelopes, fetch_rows, mark_seen
+from govmail.mailstore.messages import FetchRow, FolderGone, envelopes, fetch_rows, mark_seen
 
 # Items answered from the blob; the others come from the database row.
 _BODY_ITEMS = frozenset(
@@ -98,7 +98,13 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
         unseen = [r.uid for r in rows if not r.flags.bits & 1]
         if unseen:
             box = selected.mailbox_id
-            result = await session.write_txn(lambda conn: mark_seen(conn, box, folder_id, unseen))
+            try:
+                result = await session.write_txn(
+                    lambda conn: mark_seen(conn, box, folder_id, unseen)
+                )
+            except FolderGone:
+                selected.dirty = True  # deleted meanwhile: the sync after says BYE
+                return Reply("NO", "The selected mailbox was deleted", "NONEXISTENT")
             selected.note_flags(result.states)
             new = {s.uid: s for s in result.states}
             rows = [
@@ -112,10 +118,13 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
         and (args.changed_since is not None or any(i.name == "MODSEQ" for i in items))
     ) or any(i.name == "MODSEQ" for i in items)
     needs_blob = any(i.name in _BODY_ITEMS for i in items)
+    condstore = session.condstore
     if not needs_blob:
         out: list[bytes] = []
         for row in rows:
-            response = _response(selected, request, row, None, flags_changed, with_modseq, rendered)
+            response = _response(
+                selected, request, row, None, flags_changed, with_modseq, rendered, condstore
+            )
             out.append(response or b"")
             if len(out) >= 256:
                 session.write(b"".join(out))
@@ -127,7 +136,9 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     for batch in _batches(rows):
         raws = await asyncio.to_thread(lambda b=batch: [blobs.get(r.blob) for r in b])  # type: ignore[misc]
         for row, raw in zip(batch, raws, strict=True):
-            response = _response(selected, request, row, raw, flags_changed, with_modseq, rendered)
+            response = _response(
+                selected, request, row, raw, flags_changed, with_modseq, rendered, condstore
+            )
             if response is None:
                 return Reply("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
             session.write(response)
@@ -182,6 +193,7 @@ def _response(
     flags_changed: set[int],
     with_modseq: bool,
     envelopes: dict[int, bytes],
+    condstore: bool,
 ) -> bytes | None:
     """One ``* n FETCH (...)`` line with its literals; None for an unknown encoding."""
     seq = selected.seq(row.uid)
@@ -220,7 +232,8 @@ def _response(
             parts.append(data)
     if row.uid in flags_changed and not flags_sent:
         parts.append(b"FLAGS " + flag_list(row.flags.names()))
-    if with_modseq:
+    # CONDSTORE: a FETCH that set \Seen reports the new modseq too (RFC 7162 §3.2).
+    if with_modseq or (condstore and row.uid in flags_changed):
         parts.append(b"MODSEQ (%d)" % row.modseq)
     return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
 

@@ -3,6 +3,8 @@ SEARCH, STORE, COPY and MOVE (FETCH has its own module)."""
 
 from __future__ import annotations
 
+import contextlib
+
 from govmail.imap.proto.model import CopyMove, Request, Search, SequenceSet, Store
 from govmail.imap.proto.response import flag_list, sequence_set
 from govmail.imap.selected import InvalidSequence, SelectedFolder
@@ -27,6 +29,16 @@ _CHARSETS = ("US-ASCII", "UTF-8")
 def _selected(session: Session) -> SelectedFolder:
     assert session.selected is not None
     return session.selected
+
+
+def _gone(session: Session) -> Reply:
+    selected = _selected(session)
+    selected.dirty = True  # the sync after the command says BYE
+    return Reply(
+        "NO",
+        session.text("Thư mục đã bị xóa.", "The selected mailbox was deleted."),
+        "NONEXISTENT",
+    )
 
 
 def _read_only(session: Session) -> Reply:
@@ -66,8 +78,10 @@ async def cmd_check(session: Session, request: Request) -> Reply:
 async def cmd_close(session: Session, request: Request) -> Reply:
     selected = _selected(session)
     if not selected.readonly:
-        # CLOSE expunges silently (RFC 9051 §6.4.1).
-        await _expunge(session, selected, None)
+        # CLOSE expunges silently (RFC 9051 §6.4.1); a folder deleted meanwhile has
+        # nothing left to expunge.
+        with contextlib.suppress(FolderGone):
+            await _expunge(session, selected, None)
     _deselect(session)
     return Reply("OK", "Close completed")
 
@@ -101,7 +115,10 @@ async def cmd_expunge(session: Session, request: Request) -> Reply:
         uids = selected.select_uids(request.args, by_uid=True)
         if not uids:
             return Reply("OK", "Expunge completed")
-    removed = await _expunge(session, selected, uids)
+    try:
+        removed = await _expunge(session, selected, uids)
+    except FolderGone:
+        return _gone(session)
     session.write(b"".join(selected.remove(removed)))
     return Reply("OK", "Expunge completed")
 
@@ -178,7 +195,7 @@ async def cmd_store(session: Session, request: Request) -> Reply:
             )
         )
     except FolderGone:
-        return Reply("NO", "Mailbox was deleted", "NONEXISTENT")
+        return _gone(session)
     selected.note_flags(result.states)
     if any(s.modseq == result.highest_modseq for s in result.states):
         session.server.store.changes.publish([box])

@@ -56,6 +56,9 @@ class Receiver:
         self.max_pipelined = max_pipelined
         self.utf8_accept = False  # set after ENABLE UTF8=ACCEPT: mailbox names are UTF-8
         self.line_mode = False  # set by the session: the next lines come back as Line(data)
+        # Set by the session after login: before it, APPEND is refused anyway, so its
+        # literals get no more room than any other command's (no 25 MB buffers pre-auth).
+        self.appends_allowed = False
         self._buf = bytearray()
         self._pos = 0  # where unread input starts in _buf
         self._scan = 0  # where the search for the next LF resumes (no rescanning)
@@ -220,7 +223,7 @@ class Receiver:
         return None if known else BadRequest(tag, "Unknown command")
 
     def _literal_limit(self) -> int:
-        if command_name(self._segments[0]) == "APPEND":
+        if self.appends_allowed and command_name(self._segments[0]) == "APPEND":
             return self.max_append_literal
         return self.max_literal
 
