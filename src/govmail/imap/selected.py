@@ -29,9 +29,10 @@ class SelectedFolder:
         self.uidnext = folder.uidnext
         self.modseq = folder.highest_modseq  # every change up to here is reflected
         self.readonly = readonly
-        self.uids: list[int] = [m.uid for m in snapshot.messages]
-        self.flags: dict[int, Flags] = {m.uid: m.flags for m in snapshot.messages}
-        self.modseqs: dict[int, int] = {m.uid: m.modseq for m in snapshot.messages}
+        self.uids: list[int] = snapshot.uids
+        # The modseq of each change this session made itself and already answered (STORE,
+        # FETCH setting \Seen): the sync does not tell it back.
+        self.own: dict[int, int] = {}
         self.keywords: list[str] = list(snapshot.keywords)
         self.dirty = False  # the store says something changed since ``modseq``
         self.generation = 0  # bumped by each change notice, so a sync knows if it saw all
@@ -74,9 +75,7 @@ class SelectedFolder:
     def note_flags(self, states: list[MessageState]) -> None:
         """Record flags this session itself set (and already told the client)."""
         for state in states:
-            if state.uid in self.flags:
-                self.flags[state.uid] = state.flags
-                self.modseqs[state.uid] = state.modseq
+            self.own[state.uid] = state.modseq
 
     def remove(self, uids: list[int]) -> list[bytes]:
         """EXPUNGE responses for UIDs leaving the view, in the order that keeps each
@@ -88,8 +87,7 @@ class SelectedFolder:
             if not n:
                 continue
             del self.uids[n - 1]
-            self.flags.pop(uid, None)
-            self.modseqs.pop(uid, None)
+            self.own.pop(uid, None)
             out.append(b"* %d EXPUNGE\r\n" % n)
         return out
 
@@ -99,7 +97,7 @@ class SelectedFolder:
         """The untagged responses that bring the client up to ``changes``; None if they
         include an expunge that may not be announced now (FETCH, STORE, SEARCH), in
         which case nothing is applied and the next sync point does it all."""
-        gone = [uid for uid in changes.expunged if uid in self.flags]
+        gone = [uid for uid in changes.expunged if self.seq(uid)]
         if gone and not allow_expunge:
             return None
         out = self.remove(gone)
@@ -107,17 +105,13 @@ class SelectedFolder:
         added: list[MessageState] = []
         for state in changes.changed:
             uid = state.uid
-            known = self.flags.get(uid)
-            if known is None:
-                if uid > last:
-                    added.append(state)
+            if uid > last:
+                added.append(state)
                 continue
-            if state.modseq <= self.modseqs.get(uid, 0):
+            if not self.seq(uid):
+                continue
+            if state.modseq <= self.own.get(uid, 0):
                 continue  # this session's own change, already answered
-            self.modseqs[uid] = state.modseq
-            if known == state.flags and not condstore:
-                continue
-            self.flags[uid] = state.flags
             self._learn_keywords(state.flags)
             extra = b" MODSEQ (%d)" % state.modseq if condstore else b""
             out.append(
@@ -127,8 +121,6 @@ class SelectedFolder:
         if added:
             for state in sorted(added, key=lambda s: s.uid):
                 self.uids.append(state.uid)
-                self.flags[state.uid] = state.flags
-                self.modseqs[state.uid] = state.modseq
                 self._learn_keywords(state.flags)
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
         self.modseq = max(self.modseq, changes.highest_modseq)

@@ -160,6 +160,10 @@ class Session(asyncio.Protocol):
         if self.transport is not None and not self._closed:
             self.transport.write(data)
 
+    def write_many(self, chunks: list[bytes]) -> None:
+        if chunks and self.transport is not None and not self._closed:
+            self.transport.writelines(chunks)
+
     async def drain(self) -> None:
         """Wait while the client is slow to read what was written (bounded buffers)."""
         if not self._writable.is_set():

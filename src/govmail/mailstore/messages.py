@@ -12,9 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    update,
+)
 
 from govmail.core.errors import GovmailError
 from govmail.mailstore.delivery import QUOTA_GRACE, StoredMessage, message_rows
@@ -71,10 +82,10 @@ class FolderInfo:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A folder and its messages in UID order, as of ``folder.highest_modseq``."""
+    """A folder and its messages' UIDs in order, as of ``folder.highest_modseq``."""
 
     folder: FolderInfo
-    messages: list[MessageState]
+    uids: list[int]
     keywords: list[str]  # every keyword in use in the folder (for FLAGS)
 
 
@@ -89,19 +100,23 @@ class Changes:
     expunged: list[int]
 
 
-@dataclass(frozen=True)
-class FetchRow:
-    """What FETCH may need of one message (``envelope``/``structure`` only if asked)."""
+class FetchRow(NamedTuple):
+    """What FETCH may need of one message: a plain tuple, as FETCH 1:* makes thousands.
+    ``internal_date`` and ``structure`` are None unless asked for."""
 
     uid: int
-    flags: Flags
+    bits: int
+    keywords: str | None
     modseq: int
-    internal_date: datetime
     size: int
     message_id: int
     blob: str
-    envelope: Any
+    internal_date: datetime | None
     structure: Any
+
+    @property
+    def flags(self) -> Flags:
+        return Flags.from_row(self.bits, self.keywords)
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,21 @@ _STATES = (
     .where(folder_messages.c.folder_id == bindparam("folder"))
     .order_by(folder_messages.c.uid)
 )
+# SELECT reads only UIDs (and the distinct keyword sets): a 10,000-message folder is
+# selected without building an object per message.
+_UIDS = (
+    select(folder_messages.c.uid)
+    .where(folder_messages.c.folder_id == bindparam("folder"))
+    .order_by(folder_messages.c.uid)
+)
+_KEYWORDS = (
+    select(folder_messages.c.keywords)
+    .where(
+        folder_messages.c.folder_id == bindparam("folder"),
+        folder_messages.c.keywords.is_not(None),
+    )
+    .distinct()
+)
 _CHANGED = _STATES.where(
     folder_messages.c.modseq > bindparam("since"), folder_messages.c.modseq <= bindparam("upto")
 )
@@ -156,15 +186,12 @@ def snapshot(conn: Connection, mailbox_id: int, name: str) -> Snapshot | None:
     folder = find_folder(conn, mailbox_id, name)
     if folder is None:
         return None
-    states = [
-        MessageState(r.uid, Flags.from_row(r.flags, r.keywords), r.modseq)
-        for r in conn.execute(_STATES, {"folder": folder.id})
-    ]
+    uids = list(conn.execute(_UIDS, {"folder": folder.id}).scalars())
     keywords: dict[str, str] = {}
-    for state in states:
-        for keyword in state.flags.keywords:
+    for (words,) in conn.execute(_KEYWORDS, {"folder": folder.id}):
+        for keyword in words.split():
             keywords.setdefault(keyword.lower(), keyword)
-    return Snapshot(folder, states, list(keywords.values()))
+    return Snapshot(folder, uids, list(keywords.values()))
 
 
 def changes_since(conn: Connection, folder_id: int, modseq: int) -> Changes | None:
@@ -198,12 +225,12 @@ def fetch_rows(
     folder_id: int,
     uids: Sequence[int],
     *,
-    envelope: bool = False,
+    internal_date: bool = False,
     structure: bool = False,
 ) -> list[FetchRow]:
     """The rows FETCH needs for these UIDs, in UID order (missing ones left out: another
-    session expunged them), with the stored envelope and body structure if asked (they
-    are the bulk of a row: JSON to read and decode)."""
+    session expunged them), with the internal date and the stored body structure only
+    if asked (parsing dates and JSON is most of a row's cost)."""
     if not uids:
         return []
     where, keep = _where_uids(uids)
@@ -212,39 +239,22 @@ def fetch_rows(
         folder_messages.c.flags,
         folder_messages.c.keywords,
         folder_messages.c.modseq,
-        folder_messages.c.internal_date,
         folder_messages.c.size,
         folder_messages.c.message_id,
         messages.c.blob,
+        folder_messages.c.internal_date if internal_date else null(),
+        messages.c.structure if structure else null(),
     ]
-    if envelope:
-        columns.append(messages.c.envelope)
-    if structure:
-        columns.append(messages.c.structure)
     query = (
         select(*columns)
         .join(messages, messages.c.id == folder_messages.c.message_id)
         .where(folder_messages.c.folder_id == folder_id, where)
         .order_by(folder_messages.c.uid)
     )
-    out = []
-    for r in conn.execute(query):
-        if keep is not None and r.uid not in keep:
-            continue
-        out.append(
-            FetchRow(
-                r.uid,
-                Flags.from_row(r.flags, r.keywords),
-                r.modseq,
-                r.internal_date,
-                r.size,
-                r.message_id,
-                r.blob,
-                r.envelope if envelope else None,
-                r.structure if structure else None,
-            )
-        )
-    return out
+    rows = conn.execute(query)
+    if keep is None:
+        return [FetchRow(*r) for r in rows]
+    return [FetchRow(*r) for r in rows if r[0] in keep]
 
 
 def envelopes(conn: Connection, message_ids: Iterable[int]) -> dict[int, Any]:

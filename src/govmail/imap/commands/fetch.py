@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,6 +25,7 @@ from govmail.imap.selected import InvalidSequence, SelectedFolder
 from govmail.imap.session import Reply, Session
 from govmail.mailstore.flags import Flags
 from govmail.mailstore.messages import FetchRow, FolderGone, envelopes, fetch_rows, mark_seen
+from govmail.store.blobs import BlobStore
 
 # Items answered from the blob; the others come from the database row.
 _BODY_ITEMS = frozenset(
@@ -63,11 +63,12 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     items = args.items
     structure = any(_needs_structure(i) for i in items)
     wants_envelope = any(i.name == "ENVELOPE" for i in items)
+    wants_date = any(i.name == "INTERNALDATE" for i in items)
     folder_id = selected.folder_id
     cache = session.server.envelopes
 
     def read(conn: Connection) -> tuple[list[FetchRow], dict[int, Any]]:
-        rows = fetch_rows(conn, folder_id, uids, structure=structure)
+        rows = fetch_rows(conn, folder_id, uids, internal_date=wants_date, structure=structure)
         if not wants_envelope:
             return rows, {}
         # Rendered envelopes are cached by message: a giấy mời in 500 mailboxes, or a
@@ -95,7 +96,7 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     sets_seen = not selected.readonly and any(i.name in _SETS_SEEN and not i.peek for i in items)
     flags_changed: set[int] = set()
     if sets_seen:
-        unseen = [r.uid for r in rows if not r.flags.bits & 1]
+        unseen = [r.uid for r in rows if not r.bits & 1]
         if unseen:
             box = selected.mailbox_id
             try:
@@ -134,16 +135,24 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
         return done
     blobs = session.server.blobs
     for batch in _batches(rows):
-        raws = await asyncio.to_thread(lambda b=batch: [blobs.get(r.blob) for r in b])  # type: ignore[misc]
+        raws = await asyncio.to_thread(_read_blobs, blobs, batch)
+        out = []
         for row, raw in zip(batch, raws, strict=True):
             response = _response(
                 selected, request, row, raw, flags_changed, with_modseq, rendered, condstore
             )
             if response is None:
+                session.write_many(out)
                 return Reply("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
-            session.write(response)
+            out.append(response)
+        # One write per batch: a transport write is a system call, not worth one each.
+        session.write_many(out)
         await session.drain()
     return done
+
+
+def _read_blobs(blobs: BlobStore, rows: Sequence[FetchRow]) -> list[bytes]:
+    return [blobs.get(row.blob) for row in rows]
 
 
 def _batches(rows: Sequence[FetchRow]) -> list[list[FetchRow]]:
@@ -162,7 +171,7 @@ def _batches(rows: Sequence[FetchRow]) -> list[list[FetchRow]]:
 
 
 def _with_flags(row: FetchRow, flags: Flags, modseq: int) -> FetchRow:
-    return replace(row, flags=flags, modseq=modseq)
+    return row._replace(bits=flags.bits, keywords=flags.keywords_text, modseq=modseq)
 
 
 def _literal(data: bytes, binary: bool = False) -> bytes:
@@ -213,6 +222,7 @@ def _response(
             parts.append(b"FLAGS " + flag_list(row.flags.names()))
             flags_sent = True
         elif name == "INTERNALDATE":
+            assert row.internal_date is not None
             parts.append(b"INTERNALDATE " + date_time(row.internal_date))
         elif name == "RFC822.SIZE":
             parts.append(b"RFC822.SIZE %d" % row.size)
