@@ -17,8 +17,7 @@ from enum import Enum
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Row, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, and_, or_, select
 
 from govmail.config import AuthLimits, Config
 from govmail.directory.passwords import verify_password
@@ -91,8 +90,8 @@ class Authenticator:
         login = self._canonical(login)
         if self._throttled(login, client_ip):
             return AuthResult(AuthStatus.THROTTLED)
-        async with self.db.read() as conn:
-            row = await _mailbox_by_login(conn, self.cfg, login)
+        cfg = self.cfg
+        row = await self.db.run(lambda conn: _mailbox_by_login(conn, cfg, login), write=False)
         password_hash = row.password_hash if row is not None else None
         # An unknown login costs the same argon2 check as a known one: the answer's
         # timing does not tell which addresses exist.
@@ -103,8 +102,8 @@ class Authenticator:
         self._by_login.pop(login, None)
         if row.status != "active":
             return AuthResult(AuthStatus.DISABLED)
-        async with self.db.read() as conn:
-            account = await load_account(conn, self.cfg, row.id)
+        box = row.id
+        account = await self.db.run(lambda conn: load_account(conn, cfg, box), write=False)
         if row.must_change_password:
             return AuthResult(AuthStatus.MUST_CHANGE, account)
         return AuthResult(AuthStatus.OK, account)
@@ -182,38 +181,34 @@ def _dummy_hash() -> str:
     return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
-async def _mailbox_by_login(conn: AsyncConnection, cfg: Config, login: str) -> Row[Any] | None:
+def _mailbox_by_login(conn: Connection, cfg: Config, login: str) -> Row[Any] | None:
     local, _, domain = login.partition("@")
     if domain and domain != cfg.domain and domain not in cfg.alias_domains:
         return None
-    return (
-        await conn.execute(
-            select(
-                mailboxes.c.id,
-                mailboxes.c.status,
-                mailboxes.c.password_hash,
-                mailboxes.c.must_change_password,
-            )
-            .select_from(addresses)
-            .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
-            .join(domains, domains.c.id == addresses.c.domain_id)
-            .where(domains.c.name == cfg.domain, addresses.c.local_part == local)
+    return conn.execute(
+        select(
+            mailboxes.c.id,
+            mailboxes.c.status,
+            mailboxes.c.password_hash,
+            mailboxes.c.must_change_password,
         )
+        .select_from(addresses)
+        .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
+        .join(domains, domains.c.id == addresses.c.domain_id)
+        .where(domains.c.name == cfg.domain, addresses.c.local_part == local)
     ).first()
 
 
-async def load_account(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> Account:
+def load_account(conn: Connection, cfg: Config, mailbox_id: int) -> Account:
     """The account of a mailbox with the sender addresses it may use."""
-    box = (
-        await conn.execute(
-            select(mailboxes.c.kind, mailboxes.c.person_id).where(mailboxes.c.id == mailbox_id)
-        )
+    box = conn.execute(
+        select(mailboxes.c.kind, mailboxes.c.person_id).where(mailboxes.c.id == mailbox_id)
     ).one()
     delegated: set[int] = set()
     if box.person_id is not None:
         delegated = {
             r[0]
-            for r in await conn.execute(
+            for r in conn.execute(
                 select(delegations.c.mailbox_id)
                 .join(mailboxes, mailboxes.c.id == delegations.c.mailbox_id)
                 .where(
@@ -224,7 +219,7 @@ async def load_account(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> A
                 )
             )
         }
-    rows = await conn.execute(
+    rows = conn.execute(
         select(addresses.c.mailbox_id, addresses.c.local_part, addresses.c.kind).where(
             or_(
                 addresses.c.mailbox_id == mailbox_id,
