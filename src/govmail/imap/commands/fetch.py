@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -119,28 +119,25 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
         and (args.changed_since is not None or any(i.name == "MODSEQ" for i in items))
     ) or any(i.name == "MODSEQ" for i in items)
     needs_blob = any(i.name in _BODY_ITEMS for i in items)
-    condstore = session.condstore
+    plan = _Plan(request, items, flags_changed, with_modseq or session.condstore, rendered)
+    plan.with_modseq = with_modseq
+    seqs = _numbering(selected, rows)
     if not needs_blob:
         out: list[bytes] = []
         for row in rows:
-            response = _response(
-                selected, request, row, None, flags_changed, with_modseq, rendered, condstore
-            )
-            out.append(response or b"")
+            out.append(plan.render(seqs(row.uid), row, None) or b"")
             if len(out) >= 256:
-                session.write(b"".join(out))
-                out.clear()
+                session.write_many(out)
+                out = []
                 await session.drain()
-        session.write(b"".join(out))
+        session.write_many(out)
         return done
     blobs = session.server.blobs
     for batch in _batches(rows):
         raws = await asyncio.to_thread(_read_blobs, blobs, batch)
         out = []
         for row, raw in zip(batch, raws, strict=True):
-            response = _response(
-                selected, request, row, raw, flags_changed, with_modseq, rendered, condstore
-            )
+            response = plan.render(seqs(row.uid), row, raw)
             if response is None:
                 session.write_many(out)
                 return Reply("NO", "Unknown content transfer encoding", "UNKNOWN-CTE")
@@ -149,6 +146,14 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
         session.write_many(out)
         await session.drain()
     return done
+
+
+def _numbering(selected: SelectedFolder, rows: Sequence[FetchRow]) -> Callable[[int], int]:
+    """Message number by UID: a table when many rows are answered, else a search."""
+    if len(rows) < 64:
+        return selected.seq
+    table = {uid: n for n, uid in enumerate(selected.uids, start=1)}
+    return lambda uid: table.get(uid, 0)
 
 
 def _read_blobs(blobs: BlobStore, rows: Sequence[FetchRow]) -> list[bytes]:
@@ -194,58 +199,101 @@ def _section_name(item: FetchItem, origin: bool = True) -> bytes:
     return name.encode()
 
 
-def _response(
-    selected: SelectedFolder,
-    request: Request,
-    row: FetchRow,
-    raw: bytes | None,
-    flags_changed: set[int],
-    with_modseq: bool,
-    envelopes: dict[int, bytes],
-    condstore: bool,
-) -> bytes | None:
-    """One ``* n FETCH (...)`` line with its literals; None for an unknown encoding."""
-    seq = selected.seq(row.uid)
-    if not seq:
-        return b""
-    parts: list[bytes] = []
-    if request.uid:
-        parts.append(b"UID %d" % row.uid)
-    flags_sent = False
-    assert isinstance(request.args, Fetch)
-    for item in request.args.items:
+Renderer = Callable[[FetchRow, bytes | None], bytes | None]
+
+
+class _Plan:
+    """How to answer one FETCH command for each message: a renderer per data item,
+    chosen once, with the names of body sections encoded once."""
+
+    def __init__(
+        self,
+        request: Request,
+        items: Sequence[FetchItem],
+        flags_changed: set[int],
+        condstore: bool,
+        envelopes: dict[int, bytes],
+    ) -> None:
+        self.flags_changed = flags_changed
+        self.condstore = condstore
+        self.with_modseq = False
+        self.envelopes = envelopes
+        self._flags: dict[tuple[int, str | None], bytes] = {}
+        self.renderers: list[Renderer] = []
+        if request.uid:
+            self.renderers.append(_uid)
+        self.sends_flags = any(item.name == "FLAGS" for item in items)
+        for item in items:
+            renderer = self._renderer(item, request.uid)
+            if renderer is not None:
+                self.renderers.append(renderer)
+
+    def _renderer(self, item: FetchItem, uid_command: bool) -> Renderer | None:
         name = item.name
         if name == "UID":
-            if not request.uid:
-                parts.append(b"UID %d" % row.uid)
-        elif name == "FLAGS":
-            parts.append(b"FLAGS " + flag_list(row.flags.names()))
-            flags_sent = True
-        elif name == "INTERNALDATE":
-            assert row.internal_date is not None
-            parts.append(b"INTERNALDATE " + date_time(row.internal_date))
-        elif name == "RFC822.SIZE":
-            parts.append(b"RFC822.SIZE %d" % row.size)
-        elif name == "MODSEQ":
-            pass  # added once below
-        elif name == "ENVELOPE":
-            parts.append(b"ENVELOPE " + envelopes[row.message_id])
-        elif name in ("BODY", "BODYSTRUCTURE"):
-            parts.append(
-                name.encode() + b" " + body_structure(row.structure, extensible=name != "BODY")
-            )
-        else:
-            assert raw is not None
-            data = _body_item(item, row, raw)
-            if data is None:
+            return None if uid_command else _uid
+        if name == "FLAGS":
+            return self._flag_item
+        if name == "INTERNALDATE":
+            return _internal_date
+        if name == "RFC822.SIZE":
+            return _size
+        if name == "MODSEQ":
+            return None  # added once, at the end
+        if name == "ENVELOPE":
+            return self._envelope
+        if name in ("BODY", "BODYSTRUCTURE"):
+            prefix = name.encode() + b" "
+            extensible = name == "BODYSTRUCTURE"
+            return lambda row, raw: prefix + body_structure(row.structure, extensible=extensible)
+        label = _section_name(item) + b" "
+        size_label = _section_name(item, origin=False) + b" "
+        return lambda row, raw: _body_item(item, row, raw or b"", label, size_label)
+
+    def _flag_item(self, row: FetchRow, raw: bytes | None) -> bytes:
+        key = (row.bits, row.keywords)
+        rendered = self._flags.get(key)
+        if rendered is None:
+            rendered = self._flags[key] = b"FLAGS " + flag_list(row.flags.names())
+        return rendered
+
+    def _envelope(self, row: FetchRow, raw: bytes | None) -> bytes:
+        return b"ENVELOPE " + self.envelopes[row.message_id]
+
+    def render(self, seq: int, row: FetchRow, raw: bytes | None) -> bytes | None:
+        """One ``* n FETCH (...)`` line with its literals; b"" for a message no longer
+        in the view, None for an unknown transfer encoding (BINARY)."""
+        if not seq:
+            return b""
+        parts = []
+        for renderer in self.renderers:
+            part = renderer(row, raw)
+            if part is None:
                 return None
-            parts.append(data)
-    if row.uid in flags_changed and not flags_sent:
-        parts.append(b"FLAGS " + flag_list(row.flags.names()))
-    # CONDSTORE: a FETCH that set \Seen reports the new modseq too (RFC 7162 §3.2).
-    if with_modseq or (condstore and row.uid in flags_changed):
-        parts.append(b"MODSEQ (%d)" % row.modseq)
-    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+            parts.append(part)
+        if row.uid in self.flags_changed:
+            if not self.sends_flags:
+                parts.append(self._flag_item(row, raw))
+            # CONDSTORE: a FETCH that set \Seen reports the new modseq (RFC 7162 §3.2).
+            if self.condstore and not self.with_modseq:
+                parts.append(b"MODSEQ (%d)" % row.modseq)
+        if self.with_modseq:
+            parts.append(b"MODSEQ (%d)" % row.modseq)
+        return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+
+
+def _uid(row: FetchRow, raw: bytes | None) -> bytes:
+    return b"UID %d" % row.uid
+
+
+def _size(row: FetchRow, raw: bytes | None) -> bytes:
+    return b"RFC822.SIZE %d" % row.size
+
+
+def _internal_date(row: FetchRow, raw: bytes | None) -> bytes:
+    if row.internal_date is None:  # read only when asked for; asked for here
+        raise ValueError("INTERNALDATE was not read")
+    return b"INTERNALDATE " + date_time(row.internal_date)
 
 
 def _remember(cache: OrderedDict[int, bytes], message_id: int, rendered: bytes) -> None:
@@ -254,7 +302,9 @@ def _remember(cache: OrderedDict[int, bytes], message_id: int, rendered: bytes) 
         cache.popitem(last=False)
 
 
-def _body_item(item: FetchItem, row: FetchRow, raw: bytes) -> bytes | None:
+def _body_item(
+    item: FetchItem, row: FetchRow, raw: bytes, label: bytes, size_label: bytes
+) -> bytes | None:
     name = item.name
     if name == "RFC822":
         return b"RFC822 " + _literal(raw)
@@ -269,10 +319,10 @@ def _body_item(item: FetchItem, row: FetchRow, raw: bytes) -> bytes | None:
         if data is None:
             return None
         if name == "BINARY.SIZE":
-            return _section_name(item) + b" %d" % len(data)
+            return size_label + b"%d" % len(data)
         if item.partial is not None:
             data = partial(data, *item.partial)
-        return _section_name(item) + b" " + _literal(data, binary_literal8(row.structure, part))
+        return label + _literal(data, binary_literal8(row.structure, part))
     # BODY[...]
     if section is None or (not section.part and section.text is None):
         data = raw
@@ -284,4 +334,4 @@ def _body_item(item: FetchItem, row: FetchRow, raw: bytes) -> bytes | None:
         data = section_bytes(raw, row.structure, section.part, section.text, section.fields)
     if item.partial is not None:
         data = partial(data, *item.partial)
-    return _section_name(item) + b" " + _literal(data)
+    return label + b"{%d}\r\n" % len(data) + data
