@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Connection, Row, and_, or_, select
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select
 
 from govmail.config import AuthLimits, Config
 from govmail.directory.passwords import verify_password
@@ -181,52 +181,56 @@ def _dummy_hash() -> str:
     return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
+# Built once: a login runs these every time, and building a statement costs more than
+# running it (SQLAlchemy reuses the compiled form of a statement it has seen).
+_BY_LOGIN = (
+    select(
+        mailboxes.c.id,
+        mailboxes.c.status,
+        mailboxes.c.password_hash,
+        mailboxes.c.must_change_password,
+    )
+    .select_from(addresses)
+    .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
+    .join(domains, domains.c.id == addresses.c.domain_id)
+    .where(domains.c.name == bindparam("domain"), addresses.c.local_part == bindparam("local"))
+)
+_BOX = select(mailboxes.c.kind, mailboxes.c.person_id).where(mailboxes.c.id == bindparam("box"))
+_SENDING_DELEGATIONS = (
+    select(delegations.c.mailbox_id)
+    .join(mailboxes, mailboxes.c.id == delegations.c.mailbox_id)
+    .where(
+        delegations.c.person_id == bindparam("person"),
+        delegations.c.can_send.is_(True),
+        delegations.c.revoked_at.is_(None),
+        mailboxes.c.status == "active",
+    )
+)
+_ADDRESSES = select(addresses.c.mailbox_id, addresses.c.local_part, addresses.c.kind).where(
+    or_(
+        addresses.c.mailbox_id == bindparam("box"),
+        and_(
+            addresses.c.mailbox_id.in_(bindparam("delegated", expanding=True)),
+            addresses.c.kind != "reserved",
+        ),
+    )
+)
+
+
 def _mailbox_by_login(conn: Connection, cfg: Config, login: str) -> Row[Any] | None:
     local, _, domain = login.partition("@")
     if domain and domain != cfg.domain and domain not in cfg.alias_domains:
         return None
-    return conn.execute(
-        select(
-            mailboxes.c.id,
-            mailboxes.c.status,
-            mailboxes.c.password_hash,
-            mailboxes.c.must_change_password,
-        )
-        .select_from(addresses)
-        .join(mailboxes, mailboxes.c.id == addresses.c.mailbox_id)
-        .join(domains, domains.c.id == addresses.c.domain_id)
-        .where(domains.c.name == cfg.domain, addresses.c.local_part == local)
-    ).first()
+    return conn.execute(_BY_LOGIN, {"domain": cfg.domain, "local": local}).first()
 
 
 def load_account(conn: Connection, cfg: Config, mailbox_id: int) -> Account:
     """The account of a mailbox with the sender addresses it may use."""
-    box = conn.execute(
-        select(mailboxes.c.kind, mailboxes.c.person_id).where(mailboxes.c.id == mailbox_id)
-    ).one()
+    box = conn.execute(_BOX, {"box": mailbox_id}).one()
     delegated: set[int] = set()
     if box.person_id is not None:
-        delegated = {
-            r[0]
-            for r in conn.execute(
-                select(delegations.c.mailbox_id)
-                .join(mailboxes, mailboxes.c.id == delegations.c.mailbox_id)
-                .where(
-                    delegations.c.person_id == box.person_id,
-                    delegations.c.can_send.is_(True),
-                    delegations.c.revoked_at.is_(None),
-                    mailboxes.c.status == "active",
-                )
-            )
-        }
-    rows = conn.execute(
-        select(addresses.c.mailbox_id, addresses.c.local_part, addresses.c.kind).where(
-            or_(
-                addresses.c.mailbox_id == mailbox_id,
-                and_(addresses.c.mailbox_id.in_(sorted(delegated)), addresses.c.kind != "reserved"),
-            )
-        )
-    )
+        delegated = {r[0] for r in conn.execute(_SENDING_DELEGATIONS, {"person": box.person_id})}
+    rows = conn.execute(_ADDRESSES, {"box": mailbox_id, "delegated": sorted(delegated)})
     domains_ = (cfg.domain, *cfg.alias_domains)
     senders: set[str] = set()
     primary = ""

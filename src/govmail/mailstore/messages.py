@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -110,7 +111,7 @@ class FetchRow(NamedTuple):
     modseq: int
     size: int
     message_id: int
-    blob: str
+    blob: str | None  # None unless asked for
     internal_date: datetime | None
     structure: Any
 
@@ -225,36 +226,49 @@ def fetch_rows(
     folder_id: int,
     uids: Sequence[int],
     *,
+    blob: bool = False,
     internal_date: bool = False,
     structure: bool = False,
 ) -> list[FetchRow]:
     """The rows FETCH needs for these UIDs, in UID order (missing ones left out: another
-    session expunged them), with the internal date and the stored body structure only
-    if asked (parsing dates and JSON is most of a row's cost)."""
+    session expunged them), with the blob key, the internal date and the stored body
+    structure only if asked (the join, date parsing and JSON are most of a row's cost)."""
     if not uids:
         return []
-    where, keep = _where_uids(uids)
-    columns = [
-        folder_messages.c.uid,
-        folder_messages.c.flags,
-        folder_messages.c.keywords,
-        folder_messages.c.modseq,
-        folder_messages.c.size,
-        folder_messages.c.message_id,
-        messages.c.blob,
-        folder_messages.c.internal_date if internal_date else null(),
+    ranged = len(uids) > _IN_LIMIT
+    query = _fetch_query(blob or structure, internal_date, structure, ranged)
+    params: dict[str, Any] = {"folder": folder_id}
+    if ranged:
+        params.update(low=min(uids), high=max(uids))
+        keep = set(uids)
+        return [FetchRow(*r) for r in conn.execute(query, params) if r[0] in keep]
+    params["uids"] = list(uids)
+    return [FetchRow(*r) for r in conn.execute(query, params)]
+
+
+@lru_cache(maxsize=16)
+def _fetch_query(join: bool, internal_date: bool, structure: bool, ranged: bool) -> Any:
+    """FETCH's query for one combination of needs, built once (SQLAlchemy then reuses
+    its compiled form instead of building and hashing a new statement per command)."""
+    fm = folder_messages.c
+    query = select(
+        fm.uid,
+        fm.flags,
+        fm.keywords,
+        fm.modseq,
+        fm.size,
+        fm.message_id,
+        messages.c.blob if join else null(),
+        fm.internal_date if internal_date else null(),
         messages.c.structure if structure else null(),
-    ]
-    query = (
-        select(*columns)
-        .join(messages, messages.c.id == folder_messages.c.message_id)
-        .where(folder_messages.c.folder_id == folder_id, where)
-        .order_by(folder_messages.c.uid)
-    )
-    rows = conn.execute(query)
-    if keep is None:
-        return [FetchRow(*r) for r in rows]
-    return [FetchRow(*r) for r in rows if r[0] in keep]
+    ).where(fm.folder_id == bindparam("folder"))
+    if join:
+        query = query.join(messages, messages.c.id == fm.message_id)
+    if ranged:
+        query = query.where(fm.uid.between(bindparam("low"), bindparam("high")))
+    else:
+        query = query.where(fm.uid.in_(bindparam("uids", expanding=True)))
+    return query.order_by(fm.uid)
 
 
 def envelopes(conn: Connection, message_ids: Iterable[int]) -> dict[int, Any]:

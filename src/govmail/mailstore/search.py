@@ -155,6 +155,22 @@ def _fold(text: str) -> str:
     return fold(text)
 
 
+# Folded subjects by message id (messages never change): a client searching its folder
+# again, or 500 agencies holding one giấy mời, fold each subject once. Bounded; cleared
+# when full rather than kept in LRU order, which would cost more than it saves.
+_FOLDED_SUBJECTS: dict[int, str] = {}
+_FOLDED_LIMIT = 200_000
+
+
+def _folded_subject(message_id: int, subject: str) -> str:
+    folded = _FOLDED_SUBJECTS.get(message_id)
+    if folded is None:
+        if len(_FOLDED_SUBJECTS) >= _FOLDED_LIMIT:
+            _FOLDED_SUBJECTS.clear()
+        folded = _FOLDED_SUBJECTS[message_id] = _fold(subject)
+    return folded
+
+
 def _like_pattern(needle: str) -> str:
     return "%" + needle.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
@@ -370,7 +386,7 @@ class _Search:
                 return lambda i: _utc(rows[i].internal_date) >= limit
             case "SUBJECT":
                 needle = _fold(value)
-                return lambda i: needle in _fold(rows[i].subject)
+                return lambda i: needle in _folded_subject(rows[i].message_id, rows[i].subject)
             case "FROM" | "TO" | "CC" | "BCC":
                 needle, field = _fold(value), _ENVELOPE_FIELD[name]
                 return lambda i: needle in _fold(_display_addresses(rows[i].envelope[field]))

@@ -64,11 +64,14 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
     structure = any(_needs_structure(i) for i in items)
     wants_envelope = any(i.name == "ENVELOPE" for i in items)
     wants_date = any(i.name == "INTERNALDATE" for i in items)
+    needs_blob = any(i.name in _BODY_ITEMS for i in items)
     folder_id = selected.folder_id
     cache = session.server.envelopes
 
     def read(conn: Connection) -> tuple[list[FetchRow], dict[int, Any]]:
-        rows = fetch_rows(conn, folder_id, uids, internal_date=wants_date, structure=structure)
+        rows = fetch_rows(
+            conn, folder_id, uids, blob=needs_blob, internal_date=wants_date, structure=structure
+        )
         if not wants_envelope:
             return rows, {}
         # Rendered envelopes are cached by message: a giấy mời in 500 mailboxes, or a
@@ -118,7 +121,6 @@ async def cmd_fetch(session: Session, request: Request) -> Reply:
         session.condstore
         and (args.changed_since is not None or any(i.name == "MODSEQ" for i in items))
     ) or any(i.name == "MODSEQ" for i in items)
-    needs_blob = any(i.name in _BODY_ITEMS for i in items)
     plan = _Plan(request, items, flags_changed, with_modseq or session.condstore, rendered)
     plan.with_modseq = with_modseq
     seqs = _numbering(selected, rows)
@@ -157,7 +159,7 @@ def _numbering(selected: SelectedFolder, rows: Sequence[FetchRow]) -> Callable[[
 
 
 def _read_blobs(blobs: BlobStore, rows: Sequence[FetchRow]) -> list[bytes]:
-    return [blobs.get(row.blob) for row in rows]
+    return [blobs.get(row.blob or "") for row in rows]
 
 
 def _batches(rows: Sequence[FetchRow]) -> list[list[FetchRow]]:
