@@ -62,6 +62,9 @@ async def cmd_starttls(session: Session, request: Request) -> Reply | None:
         return Reply("BAD", "TLS is not available here" if server.tls is None else "TLS is on")
     transport = session.transport
     assert transport is not None
+    # Stop reading before answering: the client's TLS handshake follows our OK at once,
+    # and must reach the TLS layer, not the IMAP parser.
+    transport.pause_reading()
     session.write(request.tag.encode() + b" OK Begin TLS negotiation now.\r\n")
     # Anything pipelined after STARTTLS was sent in the clear: drop it (CVE-2011-0411).
     session.receiver = type(session.receiver)(
@@ -72,8 +75,8 @@ async def cmd_starttls(session: Session, request: Request) -> Reply | None:
     session.discard_pending()
     loop = asyncio.get_running_loop()
     try:
-        new_transport = await asyncio.wait_for(
-            loop.start_tls(transport, session, server.tls, server_side=True), 30
+        new_transport = await loop.start_tls(
+            transport, session, server.tls, server_side=True, ssl_handshake_timeout=30
         )
     except (OSError, TimeoutError, ConnectionError):
         session.close()
