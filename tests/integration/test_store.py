@@ -29,9 +29,11 @@ def test_migrations_produce_exactly_the_declared_schema(data_dir: Path) -> None:
         def include(obj: object, name: str | None, kind: str, *_: object) -> bool:
             # The trigram index exists on PostgreSQL only (ddl_if in the schema),
             # and SQLite's FTS5 search index (with its shadow tables) on SQLite only.
-            if name == "ix_people_search_trgm":
+            if name in ("ix_people_search_trgm", "ix_messages_search_trgm"):
                 return conn.dialect.name == "postgresql"
-            return not (kind == "table" and (name or "").startswith("people_search"))
+            return not (
+                kind == "table" and (name or "").startswith(("people_search", "messages_search"))
+            )
 
         context = MigrationContext.configure(conn, opts={"include_object": include})
         return list(compare_metadata(context, metadata))

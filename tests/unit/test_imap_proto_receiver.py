@@ -187,6 +187,7 @@ def test_too_big_non_synchronising_literal_is_fatal() -> None:
 
 def test_append_has_its_own_limit_covering_all_messages() -> None:
     receiver = Receiver(max_literal=10, max_append_literal=100)
+    receiver.appends_allowed = True  # after login
     events = drain(receiver, b"a APPEND x {60+}\r\n" + b"m" * 60 + b"\r\n")
     assert isinstance(events[0], Request)
     events = drain(receiver, b"b APPEND x {60+}\r\n" + b"m" * 60 + b" {60}\r\n")
@@ -209,6 +210,7 @@ def test_25_mb_append_is_linear() -> None:
     size = 25 * 1024 * 1024
     message = bytes(range(256)) * (size // 256)
     receiver = Receiver()
+    receiver.appends_allowed = True
     started = time.perf_counter()
     events = receiver.feed(b"a APPEND INBOX {%d+}\r\n" % size)
     for start in range(0, size, 64 * 1024):
@@ -288,3 +290,12 @@ def test_mutated_commands_never_break_the_receiver(
     data: bytes, cuts: list[int], utf8: bool, reject: bool
 ) -> None:
     check_stream(split(data, cuts), utf8=utf8, reject=reject)
+
+
+def test_before_login_append_gets_no_more_room_than_any_command() -> None:
+    receiver = Receiver(max_literal=10, max_append_literal=100)
+    assert drain(receiver, b"a APPEND x {60}\r\n") == [
+        BadRequest("a", "Literal too big", code="TOOBIG")
+    ]
+    events = drain(receiver, b"b APPEND x {60+}\r\n")
+    assert events == [BadRequest("b", "Literal too big", fatal=True)]

@@ -334,8 +334,15 @@ access_events = Table(
 )
 Index("ix_access_events_mailbox_at", access_events.c.mailbox_id, access_events.c.at)
 Index("ix_access_events_at", access_events.c.at)
-# SQLite only: FTS5 trigram index over messages.search_text (migration 0003); PostgreSQL
-# has a pg_trgm GIN index on the column itself.
+# PostgreSQL: a pg_trgm GIN index serves SEARCH's LIKE '%…%' on the folded text; SQLite
+# has an FTS5 trigram table instead (migration 0003).
+Index(
+    "ix_messages_search_trgm",
+    messages.c.search_text,
+    postgresql_using="gin",
+    postgresql_ops={"search_text": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+# SQLite only: the FTS5 trigram index over messages.search_text.
 messages_search = Table(
     "messages_search",
     MetaData(),
