@@ -91,7 +91,9 @@ class Authenticator:
         if self._throttled(login, client_ip):
             return AuthResult(AuthStatus.THROTTLED)
         cfg = self.cfg
-        row = await self.db.run(lambda conn: _mailbox_by_login(conn, cfg, login), write=False)
+        row = await self.db.run(
+            lambda conn: _mailbox_by_login(conn, cfg, login), write=False, brief=True
+        )
         password_hash = row.password_hash if row is not None else None
         # An unknown login costs the same argon2 check as a known one: the answer's
         # timing does not tell which addresses exist.
@@ -103,7 +105,9 @@ class Authenticator:
         if row.status != "active":
             return AuthResult(AuthStatus.DISABLED)
         box = row.id
-        account = await self.db.run(lambda conn: load_account(conn, cfg, box), write=False)
+        account = await self.db.run(
+            lambda conn: load_account(conn, cfg, box), write=False, brief=True
+        )
         if row.must_change_password:
             return AuthResult(AuthStatus.MUST_CHANGE, account)
         return AuthResult(AuthStatus.OK, account)

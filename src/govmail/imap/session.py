@@ -297,7 +297,8 @@ class Session(asyncio.Protocol):
     # --- the store and the selected folder ------------------------------------------------
 
     async def read(self, work: Callable[[Connection], T]) -> T:
-        return await self.server.db.run(work, write=False)
+        """A short read of the store (IMAP's reads are all indexed and per folder)."""
+        return await self.server.db.run(work, write=False, brief=True)
 
     async def write_txn(self, work: Callable[[Connection], T]) -> T:
         return await self.server.db.run(work, write=True)
