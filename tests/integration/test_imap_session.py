@@ -391,3 +391,21 @@ def test_the_same_message_appended_at_once_by_many(server: RunningServer) -> Non
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(append_many, [AN, BINH]))
     assert results == [["OK"] * 30, ["OK"] * 30]
+
+
+def test_a_full_mailbox_refuses_append_and_copy(server: RunningServer) -> None:
+    deliver(server)
+    client = imap(server)
+    client.select("INBOX")
+    db_execute(
+        server.data_dir,
+        "UPDATE mailboxes SET quota_bytes = 1000, used_bytes = 1000 WHERE id = "
+        "(SELECT mailbox_id FROM addresses WHERE local_part = 'nvan')",
+    )
+    typ, data = client.append("INBOX", None, None, b"Subject: x\r\n\r\nbody\r\n")
+    assert typ == "NO" and b"OVERQUOTA" in data[0]  # type: ignore[operator]
+    typ, data = client.copy("1", "Trash")
+    assert typ == "NO" and b"OVERQUOTA" in data[0]  # type: ignore[operator]
+    typ, data = client.getquotaroot("INBOX")
+    assert b"(STORAGE 1 0)" in data[1][0]  # type: ignore[index,operator]
+    client.logout()

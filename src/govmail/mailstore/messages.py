@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 from govmail.core.errors import GovmailError
-from govmail.mailstore.delivery import QUOTA_GRACE, StoredMessage, message_rows
+from govmail.mailstore.delivery import StoredMessage, message_rows, quota_allows
 from govmail.mailstore.flags import DELETED, SEEN, Flags
 from govmail.store.audit import now
 from govmail.store.schema import (
@@ -488,13 +488,7 @@ def copy_messages(
     size = sum(r.size for r in rows)
     grows = not (move and dest_mailbox_id == mailbox_id)
     if grows:
-        quota = conn.execute(
-            select(mailboxes.c.quota_bytes, mailboxes.c.used_bytes).where(
-                mailboxes.c.id == dest_mailbox_id
-            )
-        ).one()
-        if quota.used_bytes + size > quota.quota_bytes + int(quota.quota_bytes * QUOTA_GRACE):
-            raise OverQuota()
+        _require_room(conn, dest_mailbox_id, size)
     modseq = dest.highest_modseq + 1
     uid = dest.uidnext
     new_rows = []
@@ -538,11 +532,7 @@ def append_message(
     """File a message (its blob already durable) in a folder; returns (UIDVALIDITY, UID).
     Raises OverQuota if the mailbox cannot take it."""
     folder = _lock(conn, mailbox_id, [folder_id])[folder_id]
-    quota = conn.execute(
-        select(mailboxes.c.quota_bytes, mailboxes.c.used_bytes).where(mailboxes.c.id == mailbox_id)
-    ).one()
-    if quota.used_bytes + stored.size > quota.quota_bytes + int(quota.quota_bytes * QUOTA_GRACE):
-        raise OverQuota()
+    _require_room(conn, mailbox_id, stored.size)
     at = now()
     message_id = message_rows(conn, [stored], at)[stored.blob]
     modseq = folder.highest_modseq + 1
@@ -613,6 +603,14 @@ def first_unseen(conn: Connection, folder_id: int) -> int | None:
             )
         )
     ).scalar()
+
+
+def _require_room(conn: Connection, mailbox_id: int, size: int) -> None:
+    """Raise OverQuota unless the mailbox can take ``size`` more bytes (the rule
+    delivery applies, grace included; R17)."""
+    used, quota = quota_usage(conn, mailbox_id)
+    if not quota_allows(used, quota, size):
+        raise OverQuota()
 
 
 def quota_usage(conn: Connection, mailbox_id: int) -> tuple[int, int]:
