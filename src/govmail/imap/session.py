@@ -238,11 +238,7 @@ class Session(asyncio.Protocol):
             await self._bad_request(event)
 
     async def _continue(self, event: Continue) -> None:
-        # Before login, nobody may make us buffer a big literal (APPEND comes after).
-        if self.state is State.NOT_AUTHENTICATED and event.size > 64 * 1024:
-            self.receiver.reject_literal()
-            await self.reply(event.tag or "*", Reply("NO", "Literal too large", "TOOBIG"))
-            return
+        # The receiver has checked the size (and allows big ones only after login).
         self.write(b"+ OK\r\n")
 
     async def _bad_request(self, event: BadRequest) -> None:
