@@ -3,7 +3,6 @@ LIST/LSUB, STATUS, APPEND and the QUOTA commands."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,7 +18,7 @@ from govmail.imap.proto.model import (
     StatusArgs,
     Words,
 )
-from govmail.imap.proto.response import flag_list
+from govmail.imap.proto.response import flag_list, sequence_set
 from govmail.imap.proto.response import mailbox as wire_mailbox
 from govmail.imap.selected import SelectedFolder
 from govmail.imap.session import Reply, Session, State
@@ -375,12 +374,9 @@ async def cmd_append(session: Session, request: Request) -> Reply:
             "NO", session.text("Không có thư mục này.", "Mailbox doesn't exist."), "TRYCREATE"
         )
     store.changes.publish([place.mailbox_id])
-    await asyncio.sleep(0)  # let our own session's listener mark the folder dirty
     if place.shared is not None:
         session.audit_access("append", agency=place.shared, folder=place.folder)
     validity, uids = result
-    from govmail.imap.proto.response import sequence_set
-
     return Reply("OK", "Append completed", f"APPENDUID {validity} {sequence_set(uids).decode()}")
 
 
