@@ -409,3 +409,19 @@ def test_a_full_mailbox_refuses_append_and_copy(server: RunningServer) -> None:
     typ, data = client.getquotaroot("INBOX")
     assert b"(STORAGE 1 0)" in data[1][0]  # type: ignore[index,operator]
     client.logout()
+
+
+def test_a_new_keyword_is_announced_with_flags(
+    server: RunningServer, raw: Callable[[], Raw]
+) -> None:
+    deliver(server)
+    watcher, actor = raw(), raw()
+    for client in (watcher, actor):
+        client.login()
+        client.command("SELECT INBOX")
+    stored = actor.command("STORE 1 +FLAGS ($DaXuLy)")
+    assert any(line.startswith(b"* FLAGS (") and b"$DaXuLy" in line for line in stored)
+    noop = watcher.command("NOOP")
+    assert any(line.startswith(b"* FLAGS (") and b"$DaXuLy" in line for line in noop)
+    assert any(b"PERMANENTFLAGS" in line and b"$DaXuLy" in line for line in noop)
+    assert any(b"FETCH (UID 1 FLAGS ($DaXuLy))" in line for line in noop)

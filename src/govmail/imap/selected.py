@@ -8,7 +8,7 @@ from bisect import bisect_left, bisect_right
 from govmail.imap.namespace import Place
 from govmail.imap.proto.model import STAR, SequenceSet
 from govmail.imap.proto.response import flag_list
-from govmail.mailstore.flags import Flags
+from govmail.mailstore.flags import SYSTEM_FLAG_NAMES, Flags
 from govmail.mailstore.messages import Changes, MessageState, Snapshot
 
 
@@ -112,7 +112,8 @@ class SelectedFolder:
                 continue
             if state.modseq <= self.own.get(uid, 0):
                 continue  # this session's own change, already answered
-            self._learn_keywords(state.flags)
+            if self._learn_keywords(state.flags):
+                out.extend(self.flags_responses())
             extra = b" MODSEQ (%d)" % state.modseq if condstore else b""
             out.append(
                 b"* %d FETCH (UID %d FLAGS %s%s)\r\n"
@@ -121,12 +122,32 @@ class SelectedFolder:
         if added:
             for state in sorted(added, key=lambda s: s.uid):
                 self.uids.append(state.uid)
-                self._learn_keywords(state.flags)
+            out.extend(self.learn(added))
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
         self.modseq = max(self.modseq, changes.highest_modseq)
         self.uidnext = max(self.uidnext, changes.uidnext)
         return out
 
-    def _learn_keywords(self, flags: Flags) -> None:
+    def _learn_keywords(self, flags: Flags) -> bool:
+        """Add keywords not seen in this folder yet; whether there were any."""
         known = {k.lower() for k in self.keywords}
-        self.keywords.extend(k for k in flags.keywords if k.lower() not in known)
+        new = [k for k in flags.keywords if k.lower() not in known]
+        self.keywords.extend(new)
+        return bool(new)
+
+    def flags_responses(self) -> list[bytes]:
+        """FLAGS and PERMANENTFLAGS, as SELECT gives them and as they are sent again when
+        a new keyword appears (RFC 9051 §7.3.5)."""
+        flags = [*SYSTEM_FLAG_NAMES, *self.keywords]
+        permanent = b"()" if self.readonly else flag_list([*flags, "\\*"])
+        return [
+            b"* FLAGS %s\r\n" % flag_list(flags),
+            b"* OK [PERMANENTFLAGS %s] Flags permitted.\r\n" % permanent,
+        ]
+
+    def learn(self, states: list[MessageState]) -> list[bytes]:
+        """The FLAGS responses owed if these flags bring new keywords, else nothing."""
+        new = False
+        for state in states:
+            new = self._learn_keywords(state.flags) or new
+        return self.flags_responses() if new else []

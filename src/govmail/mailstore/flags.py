@@ -20,6 +20,8 @@ _NAMES = {
     DELETED: "\\Deleted",
     DRAFT: "\\Draft",
 }
+# In the order SELECT's FLAGS lists them (Dovecot's).
+SYSTEM_FLAG_NAMES = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 MAX_KEYWORDS = 64  # per message: a client cannot grow a row without bound
 
 

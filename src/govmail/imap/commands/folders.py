@@ -18,8 +18,8 @@ from govmail.imap.proto.model import (
     StatusArgs,
     Words,
 )
-from govmail.imap.proto.response import flag_list, sequence_set
 from govmail.imap.proto.response import mailbox as wire_mailbox
+from govmail.imap.proto.response import sequence_set
 from govmail.imap.selected import SelectedFolder
 from govmail.imap.session import Reply, Session, State
 from govmail.mailstore.access import AccessEvent
@@ -47,7 +47,6 @@ from govmail.mailstore.messages import (
 )
 
 OK = Reply()
-_SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 _USE_ATTRIBUTES = {"sent": "\\Sent", "drafts": "\\Drafts", "trash": "\\Trash", "junk": "\\Junk"}
 _USE_ROLES = {v.upper(): k for k, v in _USE_ATTRIBUTES.items()} | {"\\ARCHIVE": "archive"}
 
@@ -98,13 +97,10 @@ async def cmd_select(session: Session, request: Request) -> Reply:
         folder_id = snap.folder.id
         first = await session.read(lambda conn: first_unseen(conn, folder_id))
         unseen = selected.seq(first) if first is not None else None
-    flags = flag_list([*_SYSTEM_FLAGS, *selected.keywords])
-    permanent = b"()" if readonly else flag_list([*_SYSTEM_FLAGS, *selected.keywords, "\\*"])
     lines = [
         b"* %d EXISTS\r\n" % selected.exists,
         b"" if session.rev2 else b"* 0 RECENT\r\n",
-        b"* FLAGS %s\r\n" % flags,
-        b"* OK [PERMANENTFLAGS %s] Flags permitted.\r\n" % permanent,
+        *selected.flags_responses(),
         b"* OK [UNSEEN %d] First unseen.\r\n" % unseen if unseen else b"",
         b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % selected.uidvalidity,
         b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % selected.uidnext,

@@ -197,6 +197,7 @@ async def cmd_store(session: Session, request: Request) -> Reply:
     except FolderGone:
         return _gone(session)
     selected.note_flags(result.states)
+    session.write(b"".join(selected.learn(result.states)))
     if any(s.modseq == result.highest_modseq for s in result.states):
         session.server.store.changes.publish([box])
     condstore = session.condstore
