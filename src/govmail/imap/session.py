@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from govmail.core.errors import GovmailError
 from govmail.core.vietnamese import ascii_vietnamese
 from govmail.directory.accounts import Account
 from govmail.imap.namespace import SHARED, Namespace
@@ -170,6 +171,10 @@ class Session(asyncio.Protocol):
             await self._writable.wait()
         if self._closed:
             raise ConnectionResetError()
+
+    def refusal(self, error: GovmailError, code: str) -> Reply:
+        """``NO [code]`` with a domain error's texts."""
+        return Reply("NO", self.text(error.message_vi, error.message_en), code)
 
     def text(self, vi: str, en: str) -> str:
         """A human-readable response text: Vietnamese then English, ASCII unless the

@@ -148,7 +148,7 @@ async def cmd_create(session: Session, request: Request) -> Reply:
             lambda conn: create_folder(conn, place.mailbox_id, place.folder, role)
         )
     except FolderError as exc:
-        return Reply("NO", session.text(exc.message_vi, exc.message_en), exc.code)
+        return session.refusal(exc, exc.code)
     if place.shared is not None:
         session.audit_access("create", agency=place.shared, folder=place.folder)
     return Reply("OK", "Create completed")
@@ -165,7 +165,7 @@ async def cmd_delete(session: Session, request: Request) -> Reply:
     try:
         await session.write_txn(lambda conn: delete_folder(conn, place.mailbox_id, place.folder))
     except FolderError as exc:
-        return Reply("NO", session.text(exc.message_vi, exc.message_en), exc.code)
+        return session.refusal(exc, exc.code)
     session.server.store.changes.publish([place.mailbox_id])
     if place.shared is not None:
         session.audit_access("delete", agency=place.shared, folder=place.folder)
@@ -185,7 +185,7 @@ async def cmd_rename(session: Session, request: Request) -> Reply:
             lambda conn: rename_folder(conn, old.mailbox_id, old.folder, new.folder)
         )
     except FolderError as exc:
-        return Reply("NO", session.text(exc.message_vi, exc.message_en), exc.code)
+        return session.refusal(exc, exc.code)
     session.server.store.changes.publish([old.mailbox_id])
     return Reply("OK", "Rename completed")
 
@@ -364,7 +364,7 @@ async def cmd_append(session: Session, request: Request) -> Reply:
             await _ensure_defaults(session, place.mailbox_id)
             result = await session.write_txn(file_all)
     except OverQuota as exc:
-        return Reply("NO", session.text(exc.message_vi, exc.message_en), "OVERQUOTA")
+        return session.refusal(exc, "OVERQUOTA")
     if result is None:
         return Reply(
             "NO", session.text("Không có thư mục này.", "Mailbox doesn't exist."), "TRYCREATE"

@@ -257,7 +257,7 @@ async def _copy(session: Session, request: Request, *, move: bool) -> Reply:
             lambda conn: copy_messages(conn, box, folder, uids, dest_box, dest_id, move=move)
         )
     except OverQuota as exc:
-        return Reply("NO", session.text(exc.message_vi, exc.message_en), "OVERQUOTA")
+        return session.refusal(exc, "OVERQUOTA")
     except FolderGone:
         return Reply("NO", "Mailbox was deleted", "TRYCREATE")
     session.server.store.changes.publish({box, dest_box})
