@@ -54,15 +54,6 @@ class Namespace:
             return place.folder
         return f"{SHARED}{SEPARATOR}{place.shared}{SEPARATOR}{place.folder}"
 
-    def is_container(self, name: str) -> bool:
-        """``Shared`` and ``Shared/<agency>``: listed as \\Noselect parents."""
-        if not self.delegated:
-            return False
-        if name == SHARED:
-            return True
-        head, _, agency = name.partition(SEPARATOR)
-        return head == SHARED and agency in self.delegated
-
 
 @lru_cache(maxsize=256)
 def _pattern(reference: str, pattern: str) -> re.Pattern[str]:

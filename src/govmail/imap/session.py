@@ -51,7 +51,6 @@ MAX_BAD = 20  # BAD answers after which the client is cut off (like SMTP's error
 # How stale a session's list of delegated agency mailboxes may get before a command
 # checks it again; naming a shared folder always checks (a revocation is immediate).
 DELEGATIONS_TTL_S = 30.0
-WRITE_HIGH_WATER = 256 * 1024
 
 
 class State(Enum):
@@ -133,9 +132,6 @@ class Session(asyncio.Protocol):
             self.transport.pause_reading()
             self._reading_paused = True
         self._kick()
-
-    def eof_received(self) -> bool | None:
-        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True

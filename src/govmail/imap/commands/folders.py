@@ -160,7 +160,7 @@ async def cmd_delete(session: Session, request: Request) -> Reply:
     if place is None:
         return _nonexistent(session)
     selected = session.selected
-    if selected is not None and selected.folder_id and selected.place == place:
+    if selected is not None and selected.place == place:
         return Reply("NO", "Cannot delete the selected mailbox", "INUSE")
     try:
         await session.write_txn(lambda conn: delete_folder(conn, place.mailbox_id, place.folder))
