@@ -70,6 +70,75 @@ class ImapLimits:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """[dns]: where names are looked up (MX, SPF, DKIM, DMARC, MTA-STS)."""
+
+    # "HOST" or "HOST:PORT" each; empty: the system's resolver (/etc/resolv.conf). Closed
+    # networks and the tests point this at their own DNS server.
+    nameservers: tuple[str, ...] = ()
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """[delivery]: how mail leaves for other domains (the outbound queue's workers)."""
+
+    # "host:port": every outbound message goes through this relay instead of MX lookup.
+    smarthost: str = ""
+    smarthost_user: str = ""
+    smarthost_password: str = ""
+    # "starttls" (required), "tls" (implicit, port 465) or "opportunistic".
+    smarthost_tls: str = "starttls"
+    # The port remote MTAs listen on: 25 on the Internet; tests and closed networks
+    # may use another.
+    port: int = 25
+    max_connections: int = 50  # outbound SMTP connections in all
+    max_per_domain: int = 10  # ... to one destination domain (Postfix's default is 20)
+    connect_timeout_s: float = 30.0
+    timeout_s: float = 300.0  # each SMTP command (RFC 5321 §4.5.3.2 allows more)
+    retry_min_s: float = 300.0  # first retry after a temporary failure; then doubling
+    retry_max_s: float = 4000.0  # ... up to this (Postfix's maximal_backoff_time)
+    delay_warning_s: float = 4 * 3600.0  # the sender is told the mail is late
+    bounce_after_s: float = 5 * 86400.0  # ... and that it was given up
+    # A message with more Received fields than this is looping (Postfix hopcount_limit).
+    max_hops: int = 50
+    mta_sts: bool = True  # honour receivers' MTA-STS policies (RFC 8461)
+    # Extra CA certificates (PEM) trusted when a certificate must be verified
+    # (MTA-STS, smarthost): a closed network's own CA.
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    """[dkim]: signing outgoing mail (RFC 6376); keys are in the data directory's dkim/."""
+
+    selector: str = "govmail"
+    sign: bool = True
+
+
+@dataclass(frozen=True)
+class InboundChecks:
+    """[inbound]: SPF, DKIM and DMARC on mail that comes to the MX from the Internet."""
+
+    spf: bool = True
+    dkim: bool = True
+    dmarc: bool = True
+    # What a message failing DMARC gets when its domain publishes p=reject: "reject"
+    # (550 5.7.1 at the end of DATA) or "junk" (delivered into the Junk folder).
+    dmarc_reject: str = "reject"
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """[rate]: how much one account may send (R23: a stolen password must not turn the
+    province's server into a spam source). Counted over ``window_s`` seconds."""
+
+    window_s: float = 3600.0
+    max_recipients: int = 2000  # recipients of all the account's messages
+    max_external_recipients: int = 300  # ... outside the province's domains
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a govmail process needs to know about its installation."""
 
@@ -89,6 +158,15 @@ class Config:
     smtp: SmtpLimits = field(default_factory=SmtpLimits)
     auth: AuthLimits = field(default_factory=AuthLimits)
     imap: ImapLimits = field(default_factory=ImapLimits)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    inbound: InboundChecks = field(default_factory=InboundChecks)
+    rate: RateLimits = field(default_factory=RateLimits)
+
+    @property
+    def dkim_dir(self) -> Path:
+        return self.data_dir / "dkim"
 
     @property
     def effective_database_url(self) -> str:
@@ -166,6 +244,11 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             smtp=_checked_smtp(_section(SmtpLimits, raw.get("smtp", {}), {"max_message_mb": MB})),
             auth=_section(AuthLimits, raw.get("auth", {}), {}),
             imap=_section(ImapLimits, raw.get("imap", {}), {}),
+            dns=_section(DnsSettings, raw.get("dns", {}), {}),
+            delivery=_checked_delivery(_section(DeliverySettings, raw.get("delivery", {}), {})),
+            dkim=_section(DkimSettings, raw.get("dkim", {}), {}),
+            inbound=_checked_inbound(_section(InboundChecks, raw.get("inbound", {}), {})),
+            rate=_section(RateLimits, raw.get("rate", {}), {}),
         )
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
@@ -180,6 +263,22 @@ def _checked_smtp(limits: SmtpLimits) -> SmtpLimits:
     return limits
 
 
+def _checked_delivery(settings: DeliverySettings) -> DeliverySettings:
+    if settings.smarthost_tls not in ("starttls", "tls", "opportunistic"):
+        raise ValueError(f"smarthost_tls = {settings.smarthost_tls!r}")
+    if settings.smarthost:
+        host, sep, port = settings.smarthost.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"smarthost = {settings.smarthost!r} (host:port)")
+    return settings
+
+
+def _checked_inbound(checks: InboundChecks) -> InboundChecks:
+    if checks.dmarc_reject not in ("reject", "junk"):
+        raise ValueError(f"dmarc_reject = {checks.dmarc_reject!r} (reject or junk)")
+    return checks
+
+
 def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
     """A limits dataclass from a TOML table; ``scaled`` maps a key given in larger units
     (``max_message_mb``) to its multiplier onto the field without the suffix."""
@@ -190,7 +289,18 @@ def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
         for suffix_key, multiplier in scaled.items():
             if key == suffix_key:
                 name, factor = key.removesuffix("_mb") + "_bytes", multiplier
-        if name in known and isinstance(getattr(kind(), name), tuple):
+        default = getattr(kind(), name, None)
+        if name in known and isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} = {value!r} (true or false)")
+            options[name] = value
+            continue
+        if name in known and isinstance(default, str):
+            if not isinstance(value, str):
+                raise ValueError(f"{key} = {value!r} (a string)")
+            options[name] = value
+            continue
+        if name in known and isinstance(default, tuple):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{key} = {value!r} (a list of strings)")
             options[name] = tuple(value)
@@ -264,6 +374,55 @@ delay_max_s = 8
 max_connections_per_user = 20
 max_connections_per_ip = 1000
 idle_timeout_s = 1800
+
+[dns]
+# Name servers ("HOST" or "HOST:PORT"); empty: the system's (/etc/resolv.conf).
+nameservers = []
+timeout_s = 5
+
+[delivery]
+# Outbound mail: MX lookup, opportunistic STARTTLS (MTA-STS honoured), retries with
+# growing delays, a delay warning to the sender after delay_warning_s and a bounce
+# after bounce_after_s seconds. A smarthost ("host:port") takes all outbound mail
+# instead, with STARTTLS required ("starttls"), implicit TLS ("tls") or "opportunistic".
+smarthost = ""
+smarthost_user = ""
+smarthost_password = ""
+smarthost_tls = "starttls"
+port = 25
+max_connections = 50
+max_per_domain = 10
+connect_timeout_s = 30
+timeout_s = 300
+retry_min_s = 300
+retry_max_s = 4000
+delay_warning_s = 14400
+bounce_after_s = 432000
+max_hops = 50
+mta_sts = true
+ca_file = ""
+
+[dkim]
+# Outgoing mail is signed with data/dkim/<domain>.<selector>.key; publish the records
+# that 'govmail dns records' prints.
+selector = "govmail"
+sign = true
+
+[inbound]
+# Checks on mail from the Internet, recorded in Authentication-Results. A message that
+# fails DMARC where its domain asks for p=reject is refused ("reject") or filed in
+# Junk ("junk").
+spf = true
+dkim = true
+dmarc = true
+dmarc_reject = "reject"
+
+[rate]
+# R23: recipients one account may send to per window_s seconds; past the limit,
+# submission answers 451 4.7.1 and the postmaster is alerted.
+window_s = 3600
+max_recipients = 2000
+max_external_recipients = 300
 
 [listen]
 # Development ports on loopback. Production: smtp = "0.0.0.0:25", submission = "0.0.0.0:587",

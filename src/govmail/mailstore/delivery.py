@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -96,6 +96,9 @@ class GroupCommit:
         # Each entry: deliveries that commit together (a message and its bounce).
         self._pending: list[tuple[list[Delivery], asyncio.Future[list[Outcome]]]] = []
         self._worker: asyncio.Task[None] | None = None
+        # Called after a commit that queued mail for other domains: wakes the
+        # outbound queue's workers.
+        self.on_queued: Callable[[], None] | None = None
 
     async def deliver(self, *deliveries: Delivery) -> list[Outcome]:
         """Commit ``deliveries`` together (all visible or none), sharing the transaction
@@ -139,7 +142,10 @@ class GroupCommit:
                     future.set_result(mine)
 
     def _announce(self, deliveries: list[Delivery]) -> None:
-        """Wake the sessions (IMAP IDLE) of every mailbox these deliveries touched."""
+        """Wake the sessions (IMAP IDLE) of every mailbox these deliveries touched, and
+        the outbound workers if mail was queued."""
+        if self.on_queued is not None and any(d.outbound for d in deliveries):
+            self.on_queued()
         if self.changes is not None:
             boxes = {box for d in deliveries for box in d.inbox}
             boxes.update(d.sent_copy for d in deliveries if d.sent_copy is not None)

@@ -1,0 +1,2 @@
+"""Mail between govmail and the Internet: DNS, the outbound queue and its workers, DKIM
+signing, and the SPF/DKIM/DMARC checks on mail coming in."""
