@@ -71,12 +71,19 @@ class ImapLimits:
 
 @dataclass(frozen=True)
 class DnsSettings:
-    """[dns]: where names are looked up (MX, SPF, DKIM, DMARC, MTA-STS)."""
+    """[dns]: where names are looked up (MX, SPF, DKIM, DMARC, MTA-STS), and the
+    policies the province publishes in its own zone (``govmail dns records``)."""
 
     # "HOST" or "HOST:PORT" each; empty: the system's resolver (/etc/resolv.conf). Closed
     # networks and the tests point this at their own DNS server.
     nameservers: tuple[str, ...] = ()
     timeout_s: float = 5.0
+    # DMARC p= for our domains: "none" (reports only) until the reports show that all
+    # the province's mail is signed, then "quarantine" or "reject".
+    dmarc_policy: str = "none"
+    # MTA-STS mode of our MX (RFC 8461): "testing" until the TLS certificate is one
+    # senders trust, then "enforce"; "none" withdraws the policy.
+    mta_sts_mode: str = "testing"
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class DeliverySettings:
     # A message with more Received fields than this is looping (Postfix hopcount_limit).
     max_hops: int = 50
     mta_sts: bool = True  # honour receivers' MTA-STS policies (RFC 8461)
+    mta_sts_port: int = 443  # where policies are fetched (HTTPS); tests use their own
     # Extra CA certificates (PEM) trusted when a certificate must be verified
     # (MTA-STS, smarthost): a closed network's own CA.
     ca_file: str = ""
@@ -244,7 +252,7 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             smtp=_checked_smtp(_section(SmtpLimits, raw.get("smtp", {}), {"max_message_mb": MB})),
             auth=_section(AuthLimits, raw.get("auth", {}), {}),
             imap=_section(ImapLimits, raw.get("imap", {}), {}),
-            dns=_section(DnsSettings, raw.get("dns", {}), {}),
+            dns=_checked_dns(_section(DnsSettings, raw.get("dns", {}), {})),
             delivery=_checked_delivery(_section(DeliverySettings, raw.get("delivery", {}), {})),
             dkim=_section(DkimSettings, raw.get("dkim", {}), {}),
             inbound=_checked_inbound(_section(InboundChecks, raw.get("inbound", {}), {})),
@@ -270,6 +278,14 @@ def _checked_delivery(settings: DeliverySettings) -> DeliverySettings:
         host, sep, port = settings.smarthost.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"smarthost = {settings.smarthost!r} (host:port)")
+    return settings
+
+
+def _checked_dns(settings: DnsSettings) -> DnsSettings:
+    if settings.dmarc_policy not in ("none", "quarantine", "reject"):
+        raise ValueError(f"dmarc_policy = {settings.dmarc_policy!r} (none, quarantine, reject)")
+    if settings.mta_sts_mode not in ("testing", "enforce", "none"):
+        raise ValueError(f"mta_sts_mode = {settings.mta_sts_mode!r} (testing, enforce, none)")
     return settings
 
 
@@ -379,6 +395,12 @@ idle_timeout_s = 1800
 # Name servers ("HOST" or "HOST:PORT"); empty: the system's (/etc/resolv.conf).
 nameservers = []
 timeout_s = 5
+# DMARC policy published for our domains: "none" (reports only) until the reports show
+# all the province's mail signed, then "quarantine" or "reject".
+dmarc_policy = "none"
+# MTA-STS policy of our MX: "testing" until the TLS certificate is one senders trust,
+# then "enforce".
+mta_sts_mode = "testing"
 
 [delivery]
 # Outbound mail: MX lookup, opportunistic STARTTLS (MTA-STS honoured), retries with
@@ -400,6 +422,7 @@ delay_warning_s = 14400
 bounce_after_s = 432000
 max_hops = 50
 mta_sts = true
+mta_sts_port = 443
 ca_file = ""
 
 [dkim]

@@ -51,7 +51,9 @@ class Zone:
             reply.header.rcode = RCODE.NXDOMAIN
             return reply
         for value in values:
-            reply.add_answer(RR(DNSLabel(qname), QTYPE.reverse[qtype], rdata=_rdata(qtype, value), ttl=60))
+            reply.add_answer(
+                RR(DNSLabel(qname), QTYPE.reverse[qtype], rdata=_rdata(qtype, value), ttl=60)
+            )
         return reply
 
 

@@ -15,6 +15,7 @@ from govmail.config import CONFIG_FILE, Config, config_from_text, render_config
 from govmail.core.errors import Conflict, InvalidInput
 from govmail.core.naming import validate_local_part
 from govmail.core.sample import demo_province
+from govmail.delivery.dkim import ensure_keys
 from govmail.directory import addresses as names
 from govmail.directory.agencies import create_agency
 from govmail.directory.importer import import_rows
@@ -66,8 +67,10 @@ def _valid_domain(domain: str) -> str:
 
 
 async def prepare_database(db: Database, cfg: Config) -> None:
-    """Migrate, then make sure the domains and reserved names exist (idempotent)."""
+    """Migrate, then make sure the domains, reserved names and DKIM keys exist (idempotent):
+    an alias domain added to the config later gets its key at the next start."""
     await db.migrate()
+    await asyncio.to_thread(ensure_keys, cfg)
     async with db.write() as conn:
         # Several nodes may start at once on one PostgreSQL database.
         await db.serialize(conn, "govmail.prepare")

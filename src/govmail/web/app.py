@@ -10,11 +10,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from govmail import __version__
 from govmail.config import Config
 from govmail.store.database import Database
+from govmail.web.wellknown import wellknown_router
 
 
 def create_app(db: Database, cfg: Config) -> FastAPI:
     """The ASGI app for one installation; ``db`` and ``cfg`` are passed, never looked up."""
     app = FastAPI(title="govmail", version=__version__, docs_url=None, redoc_url=None)
+    app.include_router(wellknown_router(cfg))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
