@@ -77,6 +77,8 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(import_app, name="import")
 app.add_typer(queue_app, name="queue")
 app.add_typer(delegation_app, name="delegation")
+dns_app = typer.Typer(help="Bản ghi DNS cần công bố (DNS records).", no_args_is_help=True)
+app.add_typer(dns_app, name="dns")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -645,7 +647,7 @@ def queue_list(
     as_json: AsJson = False,
 ) -> None:
     """Thư đang chờ gửi ra ngoài (mail waiting to leave for other domains)."""
-    from govmail.mailstore.queue import list_queue
+    from govmail.delivery.queue import list_queue
 
     queued = _run(data, as_json, lambda db, cfg: list_queue(db, include_done=all_, limit=limit))
     text = "\n".join(
@@ -654,6 +656,92 @@ def queue_list(
         for q in queued
     )
     _emit(as_json, [q.as_dict() for q in queued], text or "(hàng đợi trống)")
+
+
+@queue_app.command("show")
+def queue_show(
+    row: Annotated[int, typer.Argument(help="The queue row's number (from 'queue list').")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Chi tiết một thư trong hàng đợi (one queued mail: attempts, last error, headers)."""
+    from govmail.delivery.queue import show_queued
+    from govmail.store.blobs import FileBlobStore
+
+    found = _run(data, as_json, lambda db, cfg: show_queued(db, FileBlobStore(cfg.blob_dir), row))
+    m, when = found.mail, "%Y-%m-%d %H:%M:%S"
+    pending = m.status in ("queued", "deferred")
+    lines = [
+        f"Thư số {m.id}: <{m.sender}> → <{m.recipient}>",
+        f"  Trạng thái: {m.status}, đã thử {m.attempts} lần",
+        f"  Vào hàng đợi: {m.created_at:{when}}",
+        f"  Lần thử tới: {m.next_attempt_at:{when}}" if pending else "",
+        f"  Máy chủ nhận gần nhất: {found.relay}" if found.relay else "",
+        f"  Lỗi gần nhất: {m.last_error}" if m.last_error else "",
+        f"  Đã báo chậm cho người gửi: {found.warned_at:{when}}" if found.warned_at else "",
+        f"  Kích thước: {m.size} B",
+        *(f"  {name}: {value}" for name, value in found.headers.items()),
+    ]
+    _emit(as_json, found.as_dict(), "\n".join(line for line in lines if line))
+
+
+@queue_app.command("retry")
+def queue_retry(
+    rows: Annotated[list[int] | None, typer.Argument(help="Queue row numbers.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every mail waiting.")] = False,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Gửi lại ngay thư đang chờ (make waiting mail due now, like postqueue -f)."""
+    from govmail.delivery.queue import retry_queued
+
+    if not rows and not all_:
+        raise typer.BadParameter(
+            "hãy nêu số thư cần gửi lại, hoặc --all (name the rows to retry, or --all)."
+        )
+    done = _run(data, as_json, lambda db, cfg: retry_queued(db, None if all_ else rows))
+    _emit(
+        as_json,
+        {"retried": done},
+        f"Sẽ gửi lại ngay {len(done)} thư (máy chủ đang chạy sẽ gửi trong vài giây).",
+    )
+
+
+@queue_app.command("delete")
+def queue_delete(
+    rows: Annotated[list[int], typer.Argument(help="Queue row numbers.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Xóa thư khỏi hàng đợi, không báo người gửi (remove mail, like postsuper -d)."""
+    from govmail.delivery.queue import delete_queued
+
+    done = _run(data, as_json, lambda db, cfg: delete_queued(db, rows))
+    _emit(
+        as_json,
+        {"deleted": done},
+        f"Đã xóa {len(done)} thư khỏi hàng đợi; người gửi không được thông báo.",
+    )
+
+
+# --- DNS ----------------------------------------------------------------------------
+
+
+@dns_app.command("records")
+def dns_records_cmd(data: DataDir = DEFAULT_DATA, as_json: AsJson = False) -> None:
+    """Mọi bản ghi DNS cần công bố: MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, autoconfig, SRV.
+
+    One record per line in zone-file form (NAME TTL IN TYPE VALUE, names ending with a dot,
+    TXT split into quoted strings of at most 255 bytes). --json: a list of {name, type,
+    value}, names without the final dot and TXT values whole.
+    """
+    from govmail.ops.dns_records import dns_records
+
+    records = _translated(as_json, lambda: dns_records(load_config(data)))
+    if as_json:
+        _emit(True, [r.as_dict() for r in records], "")
+    else:
+        print("\n".join(r.zone_line() for r in records))
 
 
 # --- delegation (R22) ----------------------------------------------------------------

@@ -24,7 +24,7 @@ class MxHost:
     host: str  # without the final dot; "" for a null MX (RFC 7505)
 
 
-def _configure(resolver: dns.resolver.Resolver, settings: DnsSettings) -> None:
+def _configure(resolver: dns.resolver.BaseResolver, settings: DnsSettings) -> None:
     if settings.nameservers:
         servers: list[str] = []
         ports: set[int] = set()
@@ -74,8 +74,7 @@ class Resolver:
         if answer is None:
             return None
         hosts = [
-            MxHost(r.preference, r.exchange.to_text(omit_final_dot=True).lower())
-            for r in answer
+            MxHost(r.preference, r.exchange.to_text(omit_final_dot=True).lower()) for r in answer
         ]
         return sorted(hosts, key=lambda h: h.preference)
 

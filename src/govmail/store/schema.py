@@ -279,8 +279,8 @@ delegations = Table(
     UniqueConstraint("mailbox_id", "person_id"),
 )
 
-# Mail waiting to leave for other domains: one row per recipient, the content is a
-# message blob. Delivery (MX lookup, retries, bounces) is worked by a later issue.
+# Mail leaving for other domains: one row per recipient, the content is a message blob;
+# worked by delivery.worker (migration 0004 added the lease and delivery columns).
 outbound_queue = Table(
     "outbound_queue",
     metadata,
@@ -302,9 +302,22 @@ outbound_queue = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A worker has taken the row until then (no other worker or node sends it); NULL: free.
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    # When the sender was told the mail is late (once).
+    Column("warned_at", DateTime(timezone=True), nullable=True),
+    # The server that last answered (host[ip]:port), and when the row was sent or bounced.
+    Column("relay", String(300), nullable=True),
+    Column("done_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("status in ('queued', 'deferred', 'sent', 'bounced')", name="status"),
 )
-Index("ix_outbound_queue_due", outbound_queue.c.status, outbound_queue.c.next_attempt_at)
+# Sent and bounced rows stay for the record; the workers look at pending ones only.
+Index(
+    "ix_outbound_queue_pending",
+    outbound_queue.c.next_attempt_at,
+    sqlite_where=text("status in ('queued', 'deferred')"),
+    postgresql_where=text("status in ('queued', 'deferred')"),
+)
 # --- IMAP (migration 0003) ---------------------------------------------------------------
 # A message removed from a folder leaves its UID and the modseq of its removal, so a
 # session (or a CONDSTORE client) that knew the folder at an older modseq learns of it.
