@@ -73,11 +73,24 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     yield request.param
 
 
+@pytest.fixture(scope="session")
+def quiet_dns() -> Iterator[str]:
+    """A loopback DNS server that knows no names: test installations ask it instead of
+    the Internet's (SPF, DMARC, MX lookups), so no test depends on outside DNS."""
+    from tests.integration.dnsserver import dns_server
+
+    with dns_server() as (_zone, where):
+        yield where
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path, backend: str) -> Path:
-    """An initialised data directory (no demo data) on the backend under test."""
+def data_dir(tmp_path: Path, backend: str, quiet_dns: str) -> Path:
+    """An initialised data directory (no demo data) on the backend under test, whose
+    DNS is ``quiet_dns``."""
     from govmail.ops.setup import init_data_dir
+    from tests.integration.mailserver import set_option
 
     path = tmp_path / "data"
     asyncio.run(init_data_dir(path, domain="khanhhoa.gov.vn", demo=False))
+    set_option(path, "nameservers", [quiet_dns], section="dns")
     return path

@@ -16,6 +16,8 @@ import uvicorn
 
 from govmail.config import Config
 from govmail.core.errors import InvalidInput
+from govmail.delivery.inbound import stop_checks
+from govmail.delivery.worker import Outbound
 from govmail.directory.accounts import Authenticator
 from govmail.imap.server import ImapServer, start_imap
 from govmail.mailstore.access import AccessLog
@@ -110,8 +112,11 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     imap_servers: list[asyncio.Server] = []
     auth = Authenticator(db, cfg)
     imap = ImapServer(cfg, store, auth, AccessLog(db), tls)
+    outbound = Outbound(cfg, db, store)
     try:
         await prepare_database(db, cfg)
+        await outbound.start()
+        store.commits.on_queued = outbound.wake
         if not cfg.postmaster:
             logging.getLogger("govmail").warning(
                 "[mail] postmaster is not set: mail to postmaster@%s is refused", cfg.domain
@@ -143,7 +148,10 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
     finally:
         for listener in (*smtp_servers, *imap_servers):
             listener.close()
+        stop_checks()
         await imap.close()
+        # Transactions in flight finish; what waits stays queued for the next start.
+        await outbound.stop()
         await store.close()
         web_socket.close()
         for sock in (*sockets.values(), *imap_sockets.values()):

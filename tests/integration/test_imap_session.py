@@ -33,7 +33,7 @@ from tests.integration.mailserver import (
 def deliver(server: RunningServer, subject: str = "Báo cáo tuần", to: str = AN) -> None:
     encoded = base64.b64encode(subject.encode()).decode()
     body = (
-        f"From: Lê Thị Bình <{BINH}>\r\nTo: {to}\r\nSubject: =?utf-8?b?{encoded}?=\r\n"
+        f"From: Lê Thị Bình <binh@example.org>\r\nTo: {to}\r\nSubject: =?utf-8?b?{encoded}?=\r\n"
         "Message-ID: <x@example.org>\r\n\r\nNội dung.\r\n"
     )
     with mx(server) as client:

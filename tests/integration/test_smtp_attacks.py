@@ -339,7 +339,7 @@ def test_a_bare_cr_cannot_hide_a_from_header_on_submission(server: RunningServer
 
 
 def test_sixth_recipient_is_refused_and_the_first_five_receive(province: Path) -> None:
-    set_option(province, "max_recipients", 5)
+    set_option(province, "max_recipients", 5, section="smtp")
     extra = [("Trần Văn Cường", "tvcuong"), ("Phạm Thị Dung", "ptdung"), ("Võ Văn Em", "vvem")]
     for name, local in extra:
         assert add_official(province, name, "ttr", "--address", local).exit_code == 0
@@ -502,7 +502,7 @@ def test_invalid_utf8_in_an_address_is_a_syntax_error_not_a_crash(server: Runnin
 
 
 def test_idle_dripping_and_stalled_clients_are_disconnected(province: Path) -> None:
-    set_option(province, "timeout_s", 1)
+    set_option(province, "timeout_s", 1, section="smtp")
     with served(province) as server:
         with RawSMTP(server.port("smtp")) as idle:
             assert idle.closed_within(4)

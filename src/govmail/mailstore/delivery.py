@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 INBOX = "INBOX"
 SENT = "Sent"
+JUNK = "Junk"
 # Dovecot's quota_grace: the message that crosses the quota may exceed it by this much,
 # so a mailbox just under its quota still receives an ordinary message.
 QUOTA_GRACE = 0.10
@@ -53,6 +54,7 @@ class Delivery:
     sent_copy: int | None = None  # the sending mailbox, which files a copy in Sent
     outbound: Sequence[str] = ()  # recipients at other domains
     submitted_by: int | None = None
+    folder: str = INBOX  # where ``inbox`` mailboxes file it: INBOX, or Junk (DMARC)
 
 
 class Refused(Enum):
@@ -200,7 +202,7 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
     # Lock what the batch changes: the mailboxes (quota) with their folders (UIDs).
     boxes = {box for d in batch for box in d.inbox}
     boxes.update(d.sent_copy for d in batch if d.sent_copy is not None)
-    states, targets = lock_mailboxes(conn, boxes, [INBOX, SENT])
+    states, targets = lock_mailboxes(conn, boxes, {INBOX, SENT, *(d.folder for d in batch)})
     quota = {box: [state.quota_bytes, state.used_bytes] for box, state in states.items()}
     active = {box for box, state in states.items() if state.status == "active"}
     uidnext_before = {f.id: f.uidnext for f in targets.values()}
@@ -218,7 +220,8 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
             elif not quota_allows(quota[box][1], quota[box][0], size):
                 outcome.refused[box] = Refused.QUOTA
             else:
-                placed.append((delivery.message.blob, _place(targets[(box, INBOX)], size, 0, at)))
+                target = targets[(box, delivery.folder)]
+                placed.append((delivery.message.blob, _place(target, size, 0, at)))
                 quota[box][1] += size
                 outcome.delivered.append(box)
         sender = delivery.sent_copy

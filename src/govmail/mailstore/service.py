@@ -17,6 +17,8 @@ from govmail.core.mime import analyze_message
 from govmail.directory.accounts import Account
 from govmail.mailstore.changes import ChangeNotifier
 from govmail.mailstore.delivery import (
+    INBOX,
+    JUNK,
     Delivery,
     GroupCommit,
     Outcome,
@@ -24,6 +26,7 @@ from govmail.mailstore.delivery import (
     StoredMessage,
     quota_allows,
 )
+from govmail.mailstore.ratelimit import SendingLimits
 from govmail.mailstore.recipients import LocalRecipient, find_local_recipient, is_local_domain
 from govmail.mailstore.submission import Refusal, check_from, missing_headers
 from govmail.store.blobs import BlobStore
@@ -51,6 +54,8 @@ class Incoming:
     account: Account | None = None  # the logged-in sender (submission, webmail)
     trace: bytes = b""  # the Received field the edge wrote
     at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    # Local recipients get it in Junk, not INBOX (a DMARC policy asking for quarantine).
+    junk: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class MailStore:
         self.blobs = blobs
         self.changes = ChangeNotifier()
         self.commits = GroupCommit(db, changes=self.changes)
+        # One per process: submission (587) and submissions (465) count together (R23).
+        self.rates = SendingLimits(cfg.rate)
         self._receiving = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -122,9 +129,10 @@ class MailStore:
             sent_copy=account.mailbox_id if account is not None else None,
             outbound=incoming.remote,
             submitted_by=account.mailbox_id if account is not None else None,
+            folder=JUNK if incoming.junk else INBOX,
         )
         failed = [_failed_recipient(incoming.local[box], why) for box, why in refused.items()]
-        bounce = await self._bounce(incoming.sender, failed, raw) if failed else None
+        bounce = await self.bounce(incoming.sender, failed, raw) if failed else None
         outcomes = await self.commits.deliver(delivery, *([bounce] if bounce else []))
         outcome = outcomes[0]
         if outcome.refused and not outcome.delivered and not outcome.queued and not failed:
@@ -132,7 +140,7 @@ class MailStore:
         if outcome.refused:
             # Filled up between the check and the commit: bounce after the fact.
             late = [_failed_recipient(incoming.local[b], why) for b, why in outcome.refused.items()]
-            late_bounce = await self._bounce(incoming.sender, late, raw)
+            late_bounce = await self.bounce(incoming.sender, late, raw)
             if late_bounce is not None:
                 await self.commits.deliver(late_bounce)
             failed += late
@@ -174,14 +182,21 @@ class MailStore:
         key = self.blobs.put(raw)
         return StoredMessage(blob=key, size=len(raw), summary=summary)
 
-    async def _bounce(
-        self, sender: str, failed: list[FailedRecipient], original: bytes
+    async def bounce(
+        self,
+        sender: str,
+        failed: list[FailedRecipient],
+        original: bytes,
+        *,
+        delayed_until: datetime | None = None,
     ) -> Delivery | None:
-        """A stored DSN telling ``sender`` that ``failed`` did not get ``original``, as a
-        delivery to commit: into a local sender's INBOX, or the outbound queue for a
-        remote one. None for the null sender (no bounce of a bounce) or a local sender
-        whose mailbox is gone."""
+        """A stored DSN telling ``sender`` that ``failed`` did not get ``original`` (or,
+        with ``delayed_until``, that it is late and retried until then), as a delivery
+        to commit: into a local sender's INBOX, or the outbound queue for a remote one.
+        None for the null sender (no bounce of a bounce) or a local sender whose mailbox
+        is gone."""
         if not sender:
+            log.warning("bounce for %s dropped: the sender is the null sender", failed[0].address)
             return None
         report = build_dsn(
             reporting_host=self.cfg.hostname,
@@ -189,6 +204,7 @@ class MailStore:
             failed=failed,
             original=original,
             at=datetime.now().astimezone(),
+            delayed_until=delayed_until,
         )
         local, _, domain = sender.rpartition("@")
         box: LocalRecipient | None = None

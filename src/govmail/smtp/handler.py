@@ -14,8 +14,10 @@ from typing import Any
 from aiosmtpd.smtp import MISSING, AuthResult, Session
 
 from govmail.config import MB, Config
+from govmail.delivery.inbound import SenderChecks, Verdict
 from govmail.directory.accounts import Account, Authenticator, AuthStatus
 from govmail.mailstore.delivery import DeliveryFailed, quota_allows
+from govmail.mailstore.ratelimit import count_recipient, duration
 from govmail.mailstore.recipients import is_local_domain
 from govmail.mailstore.service import Incoming, MailStore
 from govmail.smtp.headers import new_queue_id, protocol_name, received_header
@@ -40,6 +42,7 @@ class MailHandler:
         self.store = store
         self.auth = auth
         self._trusted_networks = [ip_network(n, strict=False) for n in cfg.smtp.trusted_relays]
+        self.checks = SenderChecks(cfg) if role == MX else None
 
     async def handle_exception(self, error: Exception) -> str:
         """Anything unplanned (a database that went away, a bug) is a temporary failure:
@@ -247,6 +250,9 @@ class MailHandler:
                     "Bad destination domain",
                     utf8=utf8,
                 )
+            limited = await self._over_limit(server, session, address, utf8)
+            if limited:
+                return limited
             envelope.remote.append(address)
             return MISSING
         found = await self.store.find_recipient(local)
@@ -271,6 +277,10 @@ class MailHandler:
                 f"<{address}>: Mailbox full",
                 utf8=utf8,
             )
+        if self.role == SUBMISSION:
+            limited = await self._over_limit(server, session, address, utf8)
+            if limited:
+                return limited
         envelope.local.setdefault(found.mailbox_id, address)
         envelope.seen[found.mailbox_id] = found
         return MISSING
@@ -300,15 +310,31 @@ class MailHandler:
             recipient=recipients[0] if len(recipients) == 1 else None,
             at=at,
         )
+        raw = bytes(envelope.content or b"")  # type: ignore[arg-type]
+        sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+        verdict = Verdict(raw)
+        if self.checks is not None:  # the MX: mail from the Internet
+            verdict = await self.checks.check(
+                raw,
+                client_ip=server.client_ip,
+                helo=session.host_name or "",
+                mail_from=sender,
+                trusted=self._trusted(server.client_ip),
+            )
+            if verdict.refusal is not None:
+                log.info("message from <%s> refused: %s", sender, verdict.refusal.en)
+                refusal = verdict.refusal
+                return reply(refusal.code, refusal.vi, refusal.en, utf8=utf8)
         incoming = Incoming(
-            raw=bytes(envelope.content or b""),  # type: ignore[arg-type]
-            sender="" if envelope.mail_from in (None, "<>") else str(envelope.mail_from),
+            raw=verdict.raw,
+            sender=sender,
             local=envelope.local,
             seen=envelope.seen,
             remote=envelope.remote,
             account=account,
-            trace=trace,
+            trace=verdict.header + trace,  # Authentication-Results above our Received
             at=at,
+            junk=verdict.junk,
         )
         try:
             receipt = await self.store.receive(incoming)
@@ -327,6 +353,29 @@ class MailHandler:
             # sender's bounce names these, as with Postfix + Dovecot LMTP.
             log.warning("message %s: bounced for %s", queue_id, list(receipt.bounced))
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def _over_limit(
+        self, server: GovSMTP, session: Session, address: str, utf8: bool
+    ) -> str | None:
+        """Count an accepted recipient against the sender's limits (R23); the 451 reply
+        when the account is over them."""
+        account = _account(session)
+        if account is None:
+            return None
+        over = await count_recipient(self.store, account, address, server.client_ip)
+        if over is None:
+            return None
+        window_vi, window_en = duration(over.window_s)
+        wait_vi, wait_en = duration(over.retry_after_s)
+        scope_vi, scope_en = ("ngoài tỉnh ", "external ") if over.external else ("", "")
+        return reply(
+            "451 4.7.1",
+            f"Tài khoản đã gửi tới {over.limit} người nhận {scope_vi}trong {window_vi},"
+            f" hãy thử lại sau {wait_vi}",
+            f"Sending limit of {over.limit} {scope_en}recipients per {window_en} reached,"
+            f" try again in {wait_en}",
+            utf8=utf8,
+        )
 
     def _trusted(self, client_ip: str) -> bool:
         try:
