@@ -1,0 +1,74 @@
+"""Debian's Postfix as govmail's peer: a private Postfix instance relays Internet mail
+into govmail's MX, and the helpers the outbound tests and benchmark use are checked
+against Postfix itself (its Maildirs, its ``smtp-sink``)."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from pathlib import Path
+
+from tests.integration.dnsserver import dns_server
+from tests.integration.mailserver import AN, mailbox_messages, served, set_option
+from tests.integration.postfix import private_postfix, smtp_sink
+
+MESSAGE = (
+    "From: Bob <bob@postfix.test>\r\n"
+    "To: <{to}>\r\n"
+    "Subject: =?utf-8?q?H=E1=BB=8Dp_giao_ban?=\r\n"
+    "Message-ID: <{tag}@postfix.test>\r\n"
+    "\r\n"
+    "Kính gửi anh An, {tag}.\r\n"
+)
+
+
+def test_private_postfix_delivers_to_its_maildir() -> None:
+    with private_postfix() as postfix:
+        with smtplib.SMTP("127.0.0.1", postfix.port, timeout=30) as client:
+            body = MESSAGE.format(to="bob@postfix.test", tag="maildir-check").encode()
+            assert client.sendmail("an@other.test", ["bob@postfix.test"], body) == {}
+            client.mail("an@other.test")
+            code, _ = client.rcpt("nobody-here@postfix.test")
+            assert code == 550
+            client.rset()
+        (delivered,) = postfix.wait_delivered("bob", 1)
+        assert b"Delivered-To: bob@postfix.test" in delivered
+        assert b"by mta.postfix.test (Postfix)" in delivered
+        assert b"maildir-check" in delivered
+
+
+def test_postfix_relays_into_a_govmail_inbox(province: Path) -> None:
+    with dns_server() as (_zone, nameserver):
+        # Inbound checks ask this (empty) zone, never the machine's resolver.
+        set_option(province, "nameservers", [nameserver], section="dns")
+        with served(province) as server:
+            relay = f"[127.0.0.1]:{server.port('smtp')}"
+            with private_postfix(relayhost=relay) as postfix:
+                with smtplib.SMTP("127.0.0.1", postfix.port, timeout=30) as client:
+                    body = MESSAGE.format(to=AN, tag="relayed-by-postfix").encode()
+                    assert client.sendmail("bob@postfix.test", [AN], body) == {}
+                found = _wait_inbox(province, AN, 1)
+                assert found, f"not delivered to govmail; Postfix log:\n{postfix.log()}"
+                assert postfix.queue_ids() == []
+    (raw,) = found
+    assert b"relayed-by-postfix" in raw
+    assert b"by mta.postfix.test (Postfix)" in raw  # Postfix's own trace, kept
+    assert b"Return-Path: <bob@postfix.test>" in raw
+
+
+def test_smtp_sink_counts_what_it_receives() -> None:
+    with smtp_sink() as sink:
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=30) as client:
+            for n in range(3):
+                body = MESSAGE.format(to="x@sink.test", tag=f"n{n}").encode()
+                client.sendmail("a@b.test", ["x@sink.test"], body)
+        assert sink.wait_for(3, timeout=10) == 3
+
+
+def _wait_inbox(data_dir: Path, address: str, count: int, timeout: float = 30.0) -> list[bytes]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [raw for _, raw in mailbox_messages(data_dir, address)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
