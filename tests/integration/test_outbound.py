@@ -94,6 +94,11 @@ def test_official_mail_reaches_the_other_province_signed(two: TwoProvinces) -> N
     assert message["DKIM-Signature"] is not None and "d=khanhhoa.gov.vn" in str(
         message["DKIM-Signature"]
     )
+    # What the receiving province concluded: signed by us, sent from our address, aligned.
+    verdict = str(message["Authentication-Results"])
+    assert "spf=pass smtp.mailfrom=nvan@khanhhoa.gov.vn" in verdict
+    assert "dkim=pass header.d=khanhhoa.gov.vn" in verdict
+    assert "dmarc=pass" in verdict and "header.from=khanhhoa.gov.vn" in verdict
     # One Return-Path, the receiver's: ours is not passed on.
     assert received.count(b"Return-Path:") == 1
     assert b"Return-Path: <nvan@khanhhoa.gov.vn>" in received
@@ -101,6 +106,26 @@ def test_official_mail_reaches_the_other_province_signed(two: TwoProvinces) -> N
     assert b"with ESMTPS" in received
     (row,) = wait_for(lambda: [r for r in queue(two) if r["status"] == "sent"])
     assert row["recipient"] == REMOTE and row["attempts"] == 1
+
+
+def test_mail_from_the_other_province_passes_spf_dkim_and_dmarc_here(
+    two: TwoProvinces,
+) -> None:
+    two.start_receiver()
+    two.start_sender()
+    assert two.receiver is not None
+    reply = (
+        f"From: Trần Thị Cúc <{REMOTE}>\r\nTo: <{AN}>\r\nSubject: Xác nhận đã tiếp nhận\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nVăn phòng tỉnh B đã nhận giấy mời.\r\n"
+    ).encode()
+    with submission(two.receiver, REMOTE) as client:
+        assert client.sendmail(REMOTE, [AN], reply) == {}
+    (raw,) = wait_for(lambda: [r for _, r in mailbox_messages(two.sender_dir, AN)])
+    verdict = str(message_from_bytes(raw, policy=policy.default)["Authentication-Results"])
+    assert verdict.startswith("mail.khanhhoa.gov.vn;")
+    assert "spf=pass smtp.mailfrom=ttcuc@tinh-b.test" in verdict
+    assert "dkim=pass header.d=tinh-b.test" in verdict
+    assert "dmarc=pass" in verdict and "header.from=tinh-b.test" in verdict
 
 
 def test_several_recipients_of_one_domain_share_one_transaction(two: TwoProvinces) -> None:

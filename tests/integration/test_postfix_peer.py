@@ -4,12 +4,19 @@ against Postfix itself (its Maildirs, its ``smtp-sink``)."""
 
 from __future__ import annotations
 
+import json
 import smtplib
 import time
 from pathlib import Path
 
+import dkim
+import dns.resolver
+
+from govmail.config import DnsSettings
+from govmail.delivery.resolver import sync_resolver
+from tests.integration.clihelp import cli
 from tests.integration.dnsserver import dns_server
-from tests.integration.mailserver import AN, mailbox_messages, served, set_option
+from tests.integration.mailserver import AN, mailbox_messages, served, set_option, submission
 from tests.integration.postfix import private_postfix, smtp_sink
 
 MESSAGE = (
@@ -72,3 +79,43 @@ def _wait_inbox(data_dir: Path, address: str, count: int, timeout: float = 30.0)
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+def test_govmail_delivers_to_postfix_signed_with_its_published_key(
+    province: Path, tmp_path: Path
+) -> None:
+    """Postfix as the remote MTA: govmail finds it by MX, hands it the mail over SMTP, and
+    the copy in Postfix's Maildir carries a signature that verifies against the DKIM
+    record `govmail dns records` prints."""
+    records = json.loads(cli(province, "dns", "records", "--json").stdout)
+    with private_postfix() as postfix, dns_server() as (zone, nameserver):
+        zone.add("postfix.test", "MX", (10, "mta.postfix.test"))
+        zone.add("mta.postfix.test", "A", "127.0.0.1")
+        for record in records:
+            if record["type"] == "TXT":
+                zone.add(record["name"], "TXT", record["value"])
+        set_option(province, "nameservers", [nameserver], section="dns")
+        set_option(province, "port", postfix.port, section="delivery")
+        body = (
+            f"From: Nguyễn Văn An <{AN}>\r\nTo: <bob@postfix.test>\r\n"
+            "Subject: Giấy mời họp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Kính mời ông dự họp.\r\n"
+        ).encode()
+        with served(province) as server, submission(server) as client:
+            assert client.sendmail(AN, ["bob@postfix.test"], body) == {}
+            (delivered,) = postfix.wait_delivered("bob", 1)
+
+        resolver = sync_resolver(DnsSettings(nameservers=(nameserver,)))
+
+        def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+            """What a receiver's DNS gives dkimpy for the key record."""
+            try:
+                answer = resolver.resolve(name.decode().rstrip("."), "TXT")
+            except dns.resolver.NXDOMAIN:
+                return None
+            return b"".join(answer[0].strings)
+
+        assert b"Return-Path: <nvan@khanhhoa.gov.vn>" in delivered
+        assert dkim.verify(delivered, dnsfunc=lookup)
+        altered = delivered.replace("dự họp".encode(), "vắng họp".encode())
+        assert altered != delivered and not dkim.verify(altered, dnsfunc=lookup)
