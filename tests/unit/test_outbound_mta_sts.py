@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from govmail.delivery.mta_sts import parse_policy, record_id
+from govmail.delivery.mta_sts import MAX_POLICY_BYTES, parse_policy, policy_text, record_id
 
 POLICY = (
     "version: STSv1\r\nmode: enforce\r\nmx: mx1.tinh-b.test\r\nmx: *.mail.tinh-b.test\r\n"
@@ -44,6 +45,29 @@ def test_record_id_needs_exactly_one_sts_record() -> None:
     assert record_id([]) is None
     assert record_id(["v=STSv1; id=a", "v=STSv1; id=b"]) is None  # ambiguous: none
     assert record_id(["v=STSv1;"]) is None
+    # id is 1 to 32 letters and digits (RFC 8461 §3.1).
+    assert record_id(["v=STSv1; id=" + "a" * 32]) == "a" * 32
+    assert record_id(["v=STSv1; id=" + "a" * 33]) is None
+    assert record_id(["v=STSv1; id=2026-11-28"]) is None
+
+
+def response(content_type: str, body: str = POLICY, status: str = "200 OK") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nServer: x\r\nContent-Type: {content_type}\r\n"
+        f"X-Note: text/plain\r\n\r\n{body}"
+    ).encode()
+
+
+def test_the_policy_is_a_200_text_plain_body() -> None:
+    assert policy_text(response("text/plain")) == POLICY
+    assert policy_text(response('Text/Plain; charset="utf-8"')) == POLICY
+    for wrong in ("text/html", "text/plainx", "application/octet-stream; x=text/plain"):
+        with pytest.raises(ValueError, match="Content-Type"):
+            policy_text(response(wrong))  # "text/plain" elsewhere in the head is not enough
+    with pytest.raises(ValueError, match="HTTP status"):
+        policy_text(response("text/plain", status="301 Moved"))
+    with pytest.raises(ValueError, match="64 KB"):
+        policy_text(response("text/plain", body=POLICY + "#" * MAX_POLICY_BYTES))
 
 
 @given(st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,3}", fullmatch=True))

@@ -273,7 +273,9 @@ def strip_trailing_whitespace(content: bytes) -> bytes:
     return _TRAILING_BLANKS.sub(b"\r\n", content)
 
 
-# dkimpy looks these functions up in their modules at each use.
+# dkimpy looks these functions up in their modules at each use. It also parses the PEM
+# key (pure-Python ASN.1) for every signature: the same few keys, parsed once.
+dkim.parse_pem_private_key = functools.lru_cache(maxsize=64)(dkim.crypto.parse_pem_private_key)
 dkim.RSASSA_PKCS1_v1_5_sign = openssl_pkcs1_sign
 dkim.RSASSA_PKCS1_v1_5_verify = openssl_pkcs1_verify
 dkim.canonicalization.strip_trailing_whitespace = strip_trailing_whitespace

@@ -4,10 +4,13 @@ verified TLS to the MX hosts it names; fetched over HTTPS, cached by id and max_
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import ssl
 import time
 from dataclasses import dataclass
+from email.message import Message
 
 from govmail.config import DeliverySettings
 from govmail.delivery.resolver import DnsTemporaryError, Resolver
@@ -15,7 +18,9 @@ from govmail.delivery.resolver import DnsTemporaryError, Resolver
 log = logging.getLogger(__name__)
 
 MAX_POLICY_BYTES = 64 * 1024  # RFC 8461 §3.3: senders may cap the size
-FETCH_TIMEOUT_S = 60.0
+FETCH_TIMEOUT_S = 15.0  # for the whole fetch; a slow policy host must not hold mail long
+RETRY_FETCH_AFTER_S = 600.0  # after a failed fetch, deliver without asking again for a while
+_POLICY_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # RFC 8461 §3.1
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,33 @@ def record_id(records: list[str]) -> str | None:
         return None
     for part in found[0].split(";"):
         key, _, value = part.strip().partition("=")
-        if key == "id" and value:
-            return value
+        if key.strip() == "id":
+            value = value.strip()
+            return value if _POLICY_ID.fullmatch(value) else None
     return None
+
+
+def policy_text(response: bytes) -> str:
+    """The policy in an HTTP response to the policy fetch. Raises ValueError unless it is
+    a 200 with a ``text/plain`` body of at most MAX_POLICY_BYTES (RFC 8461 §3.3)."""
+    head, sep, body = response.partition(b"\r\n\r\n")
+    status, _, fields = head.decode("iso-8859-1").partition("\r\n")
+    parts = status.split()
+    if not sep or len(parts) < 2 or not parts[0].startswith("HTTP/") or parts[1] != "200":
+        raise ValueError(f"HTTP status {status[:40]!r}")
+    header = Message()
+    for line in fields.split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            header[name.strip()] = value.strip()
+    if "Content-Type" not in header or header.get_content_type() != "text/plain":
+        raise ValueError(f"Content-Type {header.get('Content-Type')!r}, not text/plain")
+    length = header.get("Content-Length")
+    if length is not None and length.strip().isdigit():
+        body = body[: int(length)]
+    if len(body) > MAX_POLICY_BYTES:
+        raise ValueError("policy larger than 64 KB")
+    return body.decode("utf-8", "replace")
 
 
 class MtaSts:
@@ -89,6 +118,8 @@ class MtaSts:
         self.port = settings.mta_sts_port
         self.context = verifying_context(settings.ca_file)
         self._cache: dict[str, Policy] = {}
+        self._failed: dict[str, float] = {}  # domain -> when a failed fetch may be retried
+        self._fetching: dict[str, asyncio.Task[Policy | None]] = {}
 
     async def policy(self, domain: str) -> Policy | None:
         """The domain's policy, or None: no policy, or none could be had and none is
@@ -104,51 +135,70 @@ class MtaSts:
             return cached
         if policy_id is None or (cached is not None and cached.id == policy_id):
             return cached
+        if self._failed.get(domain, 0.0) > now:
+            return cached
+        # Sessions to the same domain starting together share one fetch.
+        task = self._fetching.get(domain)
+        if task is None:
+            task = asyncio.create_task(self._refresh(domain, policy_id))
+            self._fetching[domain] = task
+            task.add_done_callback(lambda _: self._fetching.pop(domain, None))
+        fetched = await asyncio.shield(task)
+        return fetched if fetched is not None else cached
+
+    async def _refresh(self, domain: str, policy_id: str) -> Policy | None:
+        """Fetch and cache the policy; None (and no new fetch for a while) if that fails."""
+        now = time.monotonic()
         try:
             text = await asyncio.wait_for(self._fetch(domain), FETCH_TIMEOUT_S)
+            policy = parse_policy(text, policy_id, now)
+            if policy is None:
+                raise ValueError("not a valid STSv1 policy")
         except (OSError, TimeoutError, ValueError, DnsTemporaryError, LookupError) as exc:
             log.warning("MTA-STS policy of %s not fetched: %s", domain, exc)
-            return cached
-        policy = parse_policy(text, policy_id, now)
-        if policy is None:
-            log.warning("MTA-STS policy of %s is not valid", domain)
-            return cached
+            self._failed[domain] = now + RETRY_FETCH_AFTER_S
+            return None
+        self._failed.pop(domain, None)
         self._cache[domain] = policy
         return policy
 
     async def _fetch(self, domain: str) -> str:
         """GET https://mta-sts.<domain>/.well-known/mta-sts.txt with a verified
-        certificate; no redirects (RFC 8461 §3.3)."""
+        certificate, from each address of the host in turn; no redirects (RFC 8461
+        §3.3)."""
         host = f"mta-sts.{domain}"
         addresses = await self.resolver.addresses(host)
         if not addresses:
             raise LookupError(host)
-        reader, writer = await asyncio.open_connection(
-            addresses[0], self.port, ssl=self.context, server_hostname=host
-        )
-        try:
-            writer.write(
-                f"GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: {host}\r\n"
-                "Connection: close\r\n\r\n".encode("ascii")
-            )
-            data = b""
-            while chunk := await reader.read(65536):
-                data += chunk
-                if len(data) > MAX_POLICY_BYTES + 4096:
-                    raise ValueError("policy too large")
-        finally:
-            writer.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        status = head.split(b"\r\n", 1)[0].split()
-        if len(status) < 2 or status[1] != b"200":
-            raise ValueError(f"HTTP {b' '.join(status[1:2]).decode('ascii', 'replace')}")
-        if b"text/plain" not in head.lower():
-            raise ValueError("not text/plain")
-        return body.decode("utf-8", "replace")
+        trouble: OSError | None = None
+        for address in addresses:
+            try:
+                reader, writer = await asyncio.open_connection(
+                    address, self.port, ssl=self.context, server_hostname=host
+                )
+            except OSError as exc:
+                trouble = exc
+                continue
+            try:
+                writer.write(
+                    f"GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: {host}\r\n"
+                    "Connection: close\r\n\r\n".encode("ascii")
+                )
+                data = b""
+                while chunk := await reader.read(65536):
+                    data += chunk
+                    if len(data) > MAX_POLICY_BYTES + 16384:
+                        raise ValueError("policy larger than 64 KB")
+            finally:
+                writer.close()
+            return policy_text(data)
+        raise trouble or LookupError(host)
 
 
+@functools.cache
 def verifying_context(ca_file: str) -> ssl.SSLContext:
-    """TLS that checks the certificate and name: the system's CAs and ``ca_file``'s."""
+    """TLS that checks the certificate and name: the system's CAs and ``ca_file``'s.
+    One per file for the process: loading the CAs costs milliseconds of CPU."""
     context = ssl.create_default_context()
     if ca_file:
         context.load_verify_locations(ca_file)

@@ -79,15 +79,23 @@ class Resolver:
         return sorted(hosts, key=lambda h: h.preference)
 
     async def addresses(self, host: str) -> list[str]:
-        """IPv4 then IPv6 addresses of ``host`` (empty if it has none)."""
+        """IPv4 then IPv6 addresses of ``host`` (empty if it has none). A lookup that
+        fails now does not hide what the other found; DnsTemporaryError only when
+        nothing was found and a lookup failed."""
         found: list[str] = []
+        trouble: DnsTemporaryError | None = None
         for rdtype in ("A", "AAAA"):
             try:
                 answer = await self._query(host, rdtype)
             except LookupError:
                 return found
+            except DnsTemporaryError as exc:
+                trouble = exc
+                continue
             if answer is not None:
                 found.extend(r.to_text() for r in answer)
+        if trouble is not None and not found:
+            raise trouble
         return found
 
     async def txt(self, name: str) -> list[str]:
