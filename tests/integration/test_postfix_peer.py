@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import smtplib
 import time
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import dkim
 import dns.resolver
+import pytest
 
 from govmail.config import DnsSettings
 from govmail.delivery.resolver import sync_resolver
@@ -81,14 +83,17 @@ def _wait_inbox(data_dir: Path, address: str, count: int, timeout: float = 30.0)
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("eight_bit_mime", [True, False], ids=["8bitmime", "7bit-only"])
 def test_govmail_delivers_to_postfix_signed_with_its_published_key(
-    province: Path, tmp_path: Path
+    province: Path, eight_bit_mime: bool
 ) -> None:
     """Postfix as the remote MTA: govmail finds it by MX, hands it the mail over SMTP, and
     the copy in Postfix's Maildir carries a signature that verifies against the DKIM
-    record `govmail dns records` prints."""
+    record `govmail dns records` prints. A Postfix that does not offer 8BITMIME gets the
+    Vietnamese text in quoted-printable (RFC 6152), signed as sent."""
     records = json.loads(cli(province, "dns", "records", "--json").stdout)
-    with private_postfix() as postfix, dns_server() as (zone, nameserver):
+    settings = {} if eight_bit_mime else {"smtpd_discard_ehlo_keywords": "8bitmime"}
+    with private_postfix(settings=settings) as postfix, dns_server() as (zone, nameserver):
         zone.add("postfix.test", "MX", (10, "mta.postfix.test"))
         zone.add("mta.postfix.test", "A", "127.0.0.1")
         for record in records:
@@ -97,9 +102,12 @@ def test_govmail_delivers_to_postfix_signed_with_its_published_key(
         set_option(province, "nameservers", [nameserver], section="dns")
         set_option(province, "port", postfix.port, section="delivery")
         body = (
-            f"From: Nguyễn Văn An <{AN}>\r\nTo: <bob@postfix.test>\r\n"
-            "Subject: Giấy mời họp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            "Kính mời ông dự họp.\r\n"
+            # Header fields in RFC 2047 words, as Thunderbird writes them: only the body
+            # is 8-bit, and that can be made 7-bit.
+            f"From: =?utf-8?b?Tmd1eeG7hW4gVsSDbiBBbg==?= <{AN}>\r\nTo: <bob@postfix.test>\r\n"
+            "Subject: =?utf-8?b?R2nhuqV5IG3hu51pIGjhu41w?=\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            "\r\nKính mời ông dự họp.\r\n"
         ).encode()
         with served(province) as server, submission(server) as client:
             assert client.sendmail(AN, ["bob@postfix.test"], body) == {}
@@ -117,5 +125,8 @@ def test_govmail_delivers_to_postfix_signed_with_its_published_key(
 
         assert b"Return-Path: <nvan@khanhhoa.gov.vn>" in delivered
         assert dkim.verify(delivered, dnsfunc=lookup)
-        altered = delivered.replace("dự họp".encode(), "vắng họp".encode())
+        message = message_from_bytes(delivered, policy=policy.default)
+        assert message.get_content() == "Kính mời ông dự họp.\n"
+        assert delivered.isascii() is not eight_bit_mime
+        altered = delivered.replace(b"Subject: =?utf-8?b?R2", b"Subject: =?utf-8?b?Q2")
         assert altered != delivered and not dkim.verify(altered, dnsfunc=lookup)

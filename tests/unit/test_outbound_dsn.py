@@ -90,3 +90,25 @@ def test_reply_status_is_the_enhanced_code_or_its_class() -> None:
     assert Reply(556, "5.1.10 null MX").status == "5.1.10"
     assert Reply(550, "x").permanent and not Reply(451, "x").permanent
     assert str(Reply(550, "5.1.1 line one\r\n line two")) == "550 5.1.1 line one line two"
+
+
+def test_a_bounce_from_the_queue_dates_arrival_and_last_attempt_and_claims_no_delivery() -> None:
+    queued = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+    tried = datetime(2026, 11, 28, 8, 55, tzinfo=UTC)
+    refused = FailedRecipient("a@b.test", "5.1.1", "smtp; 550 5.1.1 no", "bị từ chối", "refused")
+    _, text, status, _ = parts(
+        build_dsn(
+            reporting_host="h",
+            sender="s@h",
+            failed=[refused],
+            original=ORIGINAL,
+            at=AT,
+            arrived=queued,
+            last_attempt=tried,
+        )
+    )
+    assert "Arrival-Date: Thu, 26 Nov 2026 08:30:00" in status
+    assert "Last-Attempt-Date: Sat, 28 Nov 2026 08:55:00" in status
+    # Others may still be waiting in the queue: the notice must not say they received it.
+    assert "received it" not in text and "đã nhận được thư" not in text
+    assert "you will get another notice" in text and "bạn sẽ nhận thêm thông báo" in text

@@ -699,7 +699,8 @@ def queue_retry(
         raise typer.BadParameter(
             "hãy nêu số thư cần gửi lại, hoặc --all (name the rows to retry, or --all)."
         )
-    done = _run(data, as_json, lambda db, cfg: retry_queued(db, None if all_ else rows))
+    who = _os_actor()
+    done = _run(data, as_json, lambda db, cfg: retry_queued(db, None if all_ else rows, actor=who))
     _emit(
         as_json,
         {"retried": done},
@@ -713,15 +714,27 @@ def queue_delete(
     data: DataDir = DEFAULT_DATA,
     as_json: AsJson = False,
 ) -> None:
-    """Xóa thư khỏi hàng đợi, không báo người gửi (remove mail, like postsuper -d)."""
+    """Xóa thư đang chờ khỏi hàng đợi, không báo người gửi (remove pending mail, like
+    postsuper -d; not mail already sent or bounced, nor mail being sent right now)."""
     from govmail.delivery.queue import delete_queued
 
-    done = _run(data, as_json, lambda db, cfg: delete_queued(db, rows))
+    done = _run(data, as_json, lambda db, cfg: delete_queued(db, rows, actor=_os_actor()))
     _emit(
         as_json,
         {"deleted": done},
         f"Đã xóa {len(done)} thư khỏi hàng đợi; người gửi không được thông báo.",
     )
+
+
+def _os_actor() -> str:
+    """Who runs a command, for the audit log: ``cli:`` and the operating-system user."""
+    import getpass
+    import os
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return f"cli:uid={os.getuid()}"
 
 
 # --- DNS ----------------------------------------------------------------------------

@@ -87,12 +87,16 @@ def build_dsn(
     original: bytes,
     at: datetime,
     delayed_until: datetime | None = None,
+    arrived: datetime | None = None,
+    last_attempt: datetime | None = None,
 ) -> bytes:
     """A multipart/report DSN to ``sender`` about ``failed``; ``original`` is the message
     (only its header block is returned to the sender, as Postfix does by default).
 
     With ``delayed_until`` it is a delay warning (Action: delayed): the mail is still
     queued and will be tried until then; otherwise it reports a final failure.
+    ``arrived`` is when the message was queued (default ``at``); ``last_attempt`` when a
+    server was last tried for these recipients (a failure from the queue).
     """
     header_end = original.find(b"\r\n\r\n")
     original_headers = original[: header_end + 2] if header_end >= 0 else original
@@ -117,18 +121,25 @@ def build_dsn(
         advice_vi, advice_en = _advice(failed)
         human = (
             f"{intro_vi}Thư của bạn KHÔNG được chuyển tới những người nhận sau:\n{who_vi}\n\n"
-            f"Những người nhận khác (nếu có) đã nhận được thư. {advice_vi}\n\n"
+            "Việc chuyển thư tới những người nhận khác (nếu có) không bị ảnh hưởng; nếu"
+            f" có người nào khác không nhận được, bạn sẽ nhận thêm thông báo. {advice_vi}\n\n"
             "-----\n"
             f"{intro_en}Your message could NOT be delivered to these recipients:\n{who_en}\n\n"
-            f"Other recipients (if any) received it. {advice_en}\n"
+            "Delivery to any other recipients is not affected; if it fails for any of"
+            f" them, you will get another notice. {advice_en}\n"
         )
         subject, action = SUBJECT, "failed"
     boundary = f"=_govmail_dsn_{uuid.uuid4().hex}"
-    per_message = f"Reporting-MTA: dns; {reporting_host}\r\nArrival-Date: {format_datetime(at)}\r\n"
+    per_message = (
+        f"Reporting-MTA: dns; {reporting_host}\r\n"
+        f"Arrival-Date: {format_datetime(arrived or at)}\r\n"
+    )
+    tried = f"Last-Attempt-Date: {format_datetime(last_attempt)}\r\n" if last_attempt else ""
     per_recipient = "".join(
         f"\r\nFinal-Recipient: rfc822; {f.address}\r\nAction: {action}\r\nStatus: {f.status}\r\n"
         + (f"Remote-MTA: dns; {f.remote_mta}\r\n" if f.remote_mta else "")
         + f"Diagnostic-Code: {_one_line(f.diagnostic)}\r\n"
+        + tried
         + (
             f"Will-Retry-Until: {format_datetime(delayed_until)}\r\n"
             if delayed_until is not None

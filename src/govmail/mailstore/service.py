@@ -189,12 +189,14 @@ class MailStore:
         original: bytes,
         *,
         delayed_until: datetime | None = None,
+        arrived: datetime | None = None,
+        last_attempt: datetime | None = None,
     ) -> Delivery | None:
         """A stored DSN telling ``sender`` that ``failed`` did not get ``original`` (or,
         with ``delayed_until``, that it is late and retried until then), as a delivery
         to commit: into a local sender's INBOX, or the outbound queue for a remote one.
         None for the null sender (no bounce of a bounce) or a local sender whose mailbox
-        is gone."""
+        is gone. ``arrived`` and ``last_attempt``: see ``build_dsn``."""
         if not sender:
             log.warning("bounce for %s dropped: the sender is the null sender", failed[0].address)
             return None
@@ -205,6 +207,8 @@ class MailStore:
             original=original,
             at=datetime.now().astimezone(),
             delayed_until=delayed_until,
+            arrived=arrived,
+            last_attempt=last_attempt,
         )
         local, _, domain = sender.rpartition("@")
         box: LocalRecipient | None = None

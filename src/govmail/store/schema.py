@@ -304,6 +304,9 @@ outbound_queue = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # A worker has taken the row until then (no other worker or node sends it); NULL: free.
     Column("lease_until", DateTime(timezone=True), nullable=True),
+    # Which claim holds the lease (migration 0005): a worker's result counts only while
+    # its claim still holds the row, so a late one cannot overwrite a new owner's.
+    Column("lease_token", String(36), nullable=True),
     # When the sender was told the mail is late (once).
     Column("warned_at", DateTime(timezone=True), nullable=True),
     # The server that last answered (host[ip]:port), and when the row was sent or bounced.
