@@ -68,15 +68,23 @@ class RunningServer:
             self.proc.stdout.close()
 
 
-def start_server(data_dir: Path, host: str = "127.0.0.1") -> RunningServer:
-    """Start ``govmail serve`` with every listener on ``host`` (an ephemeral port each)
-    and wait until it prints where it listens."""
+def start_server(
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    *,
+    smtp_port: int = 0,
+    env: dict[str, str] | None = None,
+) -> RunningServer:
+    """Start ``govmail serve`` with every listener on ``host`` (an ephemeral port each,
+    the MX on ``smtp_port`` if given) and wait until it prints where it listens."""
     args = [sys.executable, "-m", "govmail", "serve", "--data", str(data_dir), "--json"]
     for name in LISTENERS:
-        args += [f"--{name}", f"{host}:0"]
+        args += [f"--{name}", f"{host}:{smtp_port if name == 'smtp' else 0}"]
     # stderr goes to a file: a pipe nobody reads would block a chatty server.
     with (data_dir / "serve.log").open("ab") as log:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=os.environ.copy())
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=log, env=env or os.environ.copy()
+        )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 60)
     line = proc.stdout.readline() if ready else b""
@@ -86,6 +94,11 @@ def start_server(data_dir: Path, host: str = "127.0.0.1") -> RunningServer:
         proc.stdout.close()
         log_text = (data_dir / "serve.log").read_text(encoding="utf-8", errors="replace")
         raise RuntimeError(f"govmail serve did not start: {log_text}")
+    if not line.startswith(b'{"listening"'):  # an error, printed as JSON: say which
+        proc.wait(timeout=30)
+        rest = proc.stdout.read()
+        proc.stdout.close()
+        raise RuntimeError(f"govmail serve did not start: {(line + rest).decode()}")
     listening = json.loads(line)["listening"]
     return RunningServer(
         proc, data_dir, {k: v.removeprefix("http://") for k, v in listening.items()}

@@ -18,10 +18,7 @@ import asyncio
 import imaplib
 import json
 import os
-import select
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +26,7 @@ from pathlib import Path
 
 from tests.integration.clihelp import cli
 from tests.integration.dnsserver import Zone, dns_server
-from tests.integration.mailserver import LISTENERS, PASSWORD, RunningServer, set_option
+from tests.integration.mailserver import PASSWORD, RunningServer, set_option, start_server
 
 SENDER_DOMAIN = "khanhhoa.gov.vn"
 RECEIVER_DOMAIN = "tinh-b.test"
@@ -55,33 +52,6 @@ def own_database() -> Iterator[None]:
             os.environ["GOVMAIL_DATABASE_URL"] = saved
 
 
-def start_on(data_dir: Path, smtp_port: int, env: dict[str, str]) -> RunningServer:
-    """``govmail serve`` with its MX on ``smtp_port`` and the rest on ephemeral ports."""
-    args = [sys.executable, "-m", "govmail", "serve", "--data", str(data_dir), "--json"]
-    for name in LISTENERS:
-        args += [f"--{name}", f"127.0.0.1:{smtp_port if name == 'smtp' else 0}"]
-    with (data_dir / "serve.log").open("ab") as log:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    line = proc.stdout.readline() if ready else b""
-    if not line:
-        proc.kill()
-        proc.wait(timeout=10)
-        proc.stdout.close()
-        text = (data_dir / "serve.log").read_text(encoding="utf-8", errors="replace")
-        raise RuntimeError(f"govmail serve did not start: {text}")
-    if not line.startswith(b'{"listening"'):  # an error, printed as JSON: say which
-        proc.wait(timeout=30)
-        rest = proc.stdout.read()
-        proc.stdout.close()
-        raise RuntimeError(f"govmail serve did not start: {(line + rest).decode()}")
-    listening = json.loads(line)["listening"]
-    return RunningServer(
-        proc, data_dir, {k: v.removeprefix("http://") for k, v in listening.items()}
-    )
-
-
 @dataclass
 class TwoProvinces:
     zone: Zone
@@ -96,14 +66,14 @@ class TwoProvinces:
     _started: list[RunningServer] = field(default_factory=list)
 
     def start_sender(self) -> RunningServer:
-        self.sender = start_on(self.sender_dir, self.sender_smtp, os.environ.copy())
+        self.sender = start_server(self.sender_dir, smtp_port=self.sender_smtp)
         self._started.append(self.sender)
         return self.sender
 
     def start_receiver(self) -> RunningServer:
         with own_database():
             env = os.environ.copy()
-        self.receiver = start_on(self.receiver_dir, self.receiver_smtp, env)
+        self.receiver = start_server(self.receiver_dir, smtp_port=self.receiver_smtp, env=env)
         self._started.append(self.receiver)
         return self.receiver
 

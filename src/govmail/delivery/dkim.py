@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from govmail.config import Config
 from govmail.core.errors import InvalidInput, NotFound
 from govmail.core.mime import header_addresses
+from govmail.store.blobs import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +100,10 @@ def _write_new_key(path: Path) -> bool:
             os.link(temp, path)  # unlike rename, fails rather than replace a key
         except FileExistsError:
             return False
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return True
     finally:
         os.unlink(temp)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def public_key_record(cfg: Config, domain: str) -> str:

@@ -51,10 +51,10 @@ class FileBlobStore:
         if not (root / "ff").is_dir():  # made last: all 256 are there
             for directory in (root, self._tmp):
                 directory.mkdir(parents=True, exist_ok=True)
-                _fsync_dir(directory.parent)
+                fsync_dir(directory.parent)
             for n in range(256):
                 (root / f"{n:02x}").mkdir(exist_ok=True)
-            _fsync_dir(root)
+            fsync_dir(root)
 
     def sweep_tmp(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary files a crash left between write and rename (never referenced
@@ -80,7 +80,7 @@ class FileBlobStore:
         if final.exists():
             # Another put of the same bytes may have renamed it in but not yet made the
             # rename durable: make sure before we answer for it.
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             return key
         tmp = self._tmp / f"{key}.{uuid.uuid4().hex}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -95,7 +95,7 @@ class FileBlobStore:
             raise
         os.close(fd)
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return key
 
     def get(self, key: str) -> bytes:
@@ -124,7 +124,8 @@ class FileBlobStore:
 _KEY = re.compile(r"[0-9a-f]{64}")
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a new or renamed entry of ``directory`` durable (the rename itself)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
