@@ -253,11 +253,11 @@ def test_an_unexpected_error_defers_the_mail_with_the_error(province: Path) -> N
     assert db_scalar(province, "SELECT count(*) FROM outbound_queue WHERE lease_until IS NULL") == 1
 
 
+# Several nodes share a queue on PostgreSQL only (SQLite is one process).
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_two_nodes_on_one_queue_send_each_recipient_one_copy(
-    province: Path, tmp_path: Path, backend: str
+    province: Path, tmp_path: Path
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("several nodes share a queue on PostgreSQL only (SQLite: one process)")
     count = 30
     with two_provinces(province, tmp_path) as two:
         two.start_receiver()
