@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,60 @@ class RateLimits:
     max_external_recipients: int = 300  # ... outside the province's domains
 
 
+# R11: the regulation's formats (.txt .doc .odt .ods .odp .rtf .pdf) plus what later
+# Ministry standards and daily practice add. Names are format ids of policy/formats.py.
+DEFAULT_FORMATS = (
+    "txt", "doc", "odt", "ods", "odp", "rtf", "pdf",
+    "docx", "xlsx", "pptx", "xls", "ppt", "jpg", "png",
+)  # fmt: skip
+POLICY_RULES = ("size", "formats", "classified", "unicode", "subject", "signatures")
+# What each rule may be set to; the first is its "on" word in messages.
+RULE_ACTIONS = {
+    "size": ("reject", "warn", "off"),
+    "formats": ("reject", "warn", "off"),
+    "classified": ("reject", "warn", "off"),
+    "unicode": ("convert", "warn", "off"),
+    "subject": ("reject", "warn", "off"),
+    "signatures": ("inform", "off"),
+}
+
+
+@dataclass(frozen=True)
+class RuleActions:
+    """What each sending rule does in one direction: ``reject`` refuses the message,
+    ``warn`` delivers it and tells the sender (and, for classified marks, the centre),
+    ``convert`` (R12) rewrites legacy-encoded text as Unicode and tells the sender,
+    ``inform`` (R16) records and labels, ``off`` skips the rule. Defaults: submission."""
+
+    size: str = "reject"  # R18
+    formats: str = "reject"  # R11
+    classified: str = "reject"  # R15: held in quarantine for the centre
+    unicode: str = "convert"  # R12
+    subject: str = "reject"  # R13: "reject" refuses an empty subject, warns otherwise
+    signatures: str = "inform"  # R16
+
+
+# Mail from the Internet: antivirus and Junk handle abuse, so size and formats are off;
+# classified marks are tagged and alerted but delivered; subjects are the sender's.
+INBOUND_ACTIONS = RuleActions(size="off", formats="off", classified="warn", subject="off")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """[policy]: what the regulation lets officials send (R11–R18), per direction."""
+
+    max_attachments_bytes: int = 10 * MB  # R18: decoded attachments of one sending
+    allowed_formats: tuple[str, ...] = DEFAULT_FORMATS  # R11; add "zip" for archives
+    # PEM files of the CAs whose PDF signatures are legally valid (R16): the national
+    # root CA (old and new), the Government CA (VGCA). Relative to the data directory.
+    trust_roots: tuple[str, ...] = ()
+    crl_files: tuple[str, ...] = ()  # DER or PEM CRLs, so revocation is known offline
+    # A TOML file replacing the built-in list of document types (R14); "" keeps it.
+    document_types: str = ""
+    submission: RuleActions = field(default_factory=RuleActions)
+    inbound: RuleActions = INBOUND_ACTIONS
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a govmail process needs to know about its installation."""
@@ -171,6 +225,7 @@ class Config:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     inbound: InboundChecks = field(default_factory=InboundChecks)
     rate: RateLimits = field(default_factory=RateLimits)
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
     @property
     def dkim_dir(self) -> Path:
@@ -257,6 +312,7 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             dkim=_section(DkimSettings, raw.get("dkim", {}), {}),
             inbound=_checked_inbound(_section(InboundChecks, raw.get("inbound", {}), {})),
             rate=_section(RateLimits, raw.get("rate", {}), {}),
+            policy=_policy(raw.get("policy", {})),
         )
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
@@ -295,10 +351,35 @@ def _checked_inbound(checks: InboundChecks) -> InboundChecks:
     return checks
 
 
-def _section(kind: Any, values: dict[str, Any], scaled: dict[str, int]) -> Any:
+def _policy(values: dict[str, Any]) -> PolicySettings:
+    """[policy] with its [policy.submission] and [policy.inbound] tables."""
+    values = dict(values)
+    directions = {}
+    for name, default in (("submission", RuleActions()), ("inbound", INBOUND_ACTIONS)):
+        table = values.pop(name, {})
+        if not isinstance(table, dict):
+            raise ValueError(f"[policy.{name}] must be a table")
+        for rule, action in table.items():
+            if rule not in RULE_ACTIONS:
+                known = ", ".join(POLICY_RULES)
+                raise ValueError(f"[policy.{name}] {rule}: unknown rule ({known})")
+            if action not in RULE_ACTIONS[rule]:
+                choices = " | ".join(RULE_ACTIONS[rule])
+                raise ValueError(f"[policy.{name}] {rule} = {action!r} ({choices})")
+        directions[name] = replace(default, **table)
+    settings: PolicySettings = _section(
+        PolicySettings, values, {"max_attachments_mb": MB}, nested=("submission", "inbound")
+    )
+    return replace(settings, submission=directions["submission"], inbound=directions["inbound"])
+
+
+def _section(
+    kind: Any, values: dict[str, Any], scaled: dict[str, int], nested: tuple[str, ...] = ()
+) -> Any:
     """A limits dataclass from a TOML table; ``scaled`` maps a key given in larger units
-    (``max_message_mb``) to its multiplier onto the field without the suffix."""
-    known = {f.name: f for f in fields(kind)}
+    (``max_message_mb``) to its multiplier onto the field without the suffix; ``nested``
+    fields are not plain values (the caller fills them)."""
+    known = {f.name: f for f in fields(kind) if f.name not in nested}
     options: dict[str, Any] = {}
     for key, value in values.items():
         name, factor = key, 1
@@ -446,6 +527,38 @@ dmarc_reject = "reject"
 window_s = 3600
 max_recipients = 2000
 max_external_recipients = 300
+
+[policy]
+# What officials may send (R11–R18). Attachments of one sending: at most
+# max_attachments_mb (R18), in the allowed formats, recognised by content (R11; add
+# "zip" to accept archives whose members are all allowed). trust_roots: PEM files of
+# the CAs whose PDF signatures count (R16), e.g. the national root CA and the VGCA root.
+# crl_files: their revocation lists. document_types: a TOML file replacing the built-in
+# list of document types (R14).
+max_attachments_mb = 10
+allowed_formats = [{", ".join(f'"{f}"' for f in DEFAULT_FORMATS)}]
+trust_roots = []
+crl_files = []
+document_types = ""
+
+[policy.submission]
+# Each rule: "reject" | "warn" | "off" (unicode: "convert" | "warn" | "off";
+# signatures: "inform" | "off"). Mail officials send (SMTP submission, webmail).
+size = "reject"
+formats = "reject"
+classified = "reject"
+unicode = "convert"
+subject = "reject"
+signatures = "inform"
+
+[policy.inbound]
+# Mail from the Internet to the MX.
+size = "off"
+formats = "off"
+classified = "warn"
+unicode = "convert"
+subject = "off"
+signatures = "inform"
 
 [listen]
 # Development ports on loopback. Production: smtp = "0.0.0.0:25", submission = "0.0.0.0:587",

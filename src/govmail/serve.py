@@ -23,6 +23,7 @@ from govmail.imap.server import ImapServer, start_imap
 from govmail.mailstore.access import AccessLog
 from govmail.mailstore.service import MailStore
 from govmail.ops.setup import prepare_database
+from govmail.policy.service import SendingPolicy
 from govmail.smtp.listeners import server_tls_context, start_smtp
 from govmail.store.blobs import FileBlobStore
 from govmail.store.database import Database
@@ -121,7 +122,8 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
             logging.getLogger("govmail").warning(
                 "[mail] postmaster is not set: mail to postmaster@%s is refused", cfg.domain
             )
-        smtp_servers = await start_smtp(cfg, store, auth, sockets, tls)
+        sending = SendingPolicy(cfg, db, store)
+        smtp_servers = await start_smtp(cfg, store, auth, sockets, tls, sending)
         imap_servers = await start_imap(imap, imap_sockets)
         server = _WebServer(
             uvicorn.Config(

@@ -131,6 +131,16 @@ def set_option(data_dir: Path, key: str, value: object, section: str | None = No
     path.write_text(text[:start] + new + text[end:], encoding="utf-8")
 
 
+def utf8_labelled(message: bytes) -> bytes:
+    """``message`` (UTF-8 text without MIME fields) as govmail stores it: labelled with
+    its charset at the end of its header (R12), every other byte as it came."""
+    header, body = message.split(b"\r\n\r\n", 1)
+    return (
+        header + b"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8"
+        b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body
+    )
+
+
 def client_tls() -> ssl.SSLContext:
     """Trust the self-signed certificate of a test installation."""
     context = ssl.create_default_context()

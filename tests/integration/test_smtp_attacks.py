@@ -37,6 +37,7 @@ from tests.integration.mailserver import (
     served,
     set_option,
     submission,
+    utf8_labelled,
 )
 
 SIMPLE = b"From: citizen@example.org\r\nSubject: x\r\n\r\nx\r\n"
@@ -822,7 +823,7 @@ def test_smtputf8_mail_is_accepted_and_replies_keep_diacritics_only_for_it(
     ((_, stored),) = mailbox_messages(server.data_dir, AN)
     assert stored.startswith(f"Return-Path: <{sender}>\r\n".encode())
     assert b" with UTF8SMTP id " in stored
-    assert stored.endswith(message)
+    assert stored.endswith(utf8_labelled(message))  # as sent, with its charset named
 
     unknown = f"khongco@{DOMAIN}"
     with RawSMTP(server.port("smtp")) as raw:

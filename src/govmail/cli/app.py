@@ -14,6 +14,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -79,6 +80,11 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(delegation_app, name="delegation")
 dns_app = typer.Typer(help="Bản ghi DNS cần công bố (DNS records).", no_args_is_help=True)
 app.add_typer(dns_app, name="dns")
+policy_app = typer.Typer(
+    help="Quy định gửi thư: nhật ký và thư bị giữ (the sending policy, R11–R18).",
+    no_args_is_help=True,
+)
+app.add_typer(policy_app, name="policy")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -794,3 +800,110 @@ def delegation_revoke(
         change.as_dict(),
         f"Đã thu hồi quyền của {change.person_address} trên {change.agency_address}.",
     )
+
+
+# --- sending policy -------------------------------------------------------------------
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{value}': hãy ghi ngày dạng YYYY-MM-DD (a date as YYYY-MM-DD)."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+@policy_app.command("log")
+def policy_log(
+    since: Annotated[
+        str | None, typer.Option(help="Only decisions from this date (YYYY-MM-DD[THH:MM]).")
+    ] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option(help="size, formats, classified, unicode, subject or signatures."),
+    ] = None,
+    sender: Annotated[str | None, typer.Option(help="Only this sender's messages.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100000)] = 1000,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Nhật ký quyết định của các quy định gửi thư, mới nhất trước (the policy log)."""
+    from govmail.policy.review import list_decisions
+
+    start = _since(since)
+    found = _run(
+        data,
+        as_json,
+        lambda db, cfg: list_decisions(db, since=start, rule=rule, sender=sender, limit=limit),
+    )
+    text = "\n".join(
+        f"{d.at:%Y-%m-%d %H:%M:%S}  {d.direction:10}  {d.rule:10}  {d.action:11}  <{d.sender}>"
+        f"  {d.message_id or '-'}  {d.reason_vi}"
+        + (f"  (cách ly số {d.quarantine_id})" if d.quarantine_id else "")
+        for d in found
+    )
+    _emit(as_json, [d.as_dict() for d in found], text or "(chưa có quyết định nào)")
+
+
+@policy_app.command("quarantine")
+def policy_quarantine(
+    all_: Annotated[bool, typer.Option("--all", help="Also messages released or deleted.")] = False,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Thư bị giữ lại vì có dấu độ mật (messages held in quarantine, R15)."""
+    from govmail.policy.review import list_quarantine
+
+    held = _run(data, as_json, lambda db, cfg: list_quarantine(db, include_done=all_))
+    text = "\n".join(
+        f"{h.id:>6}  {h.at:%Y-%m-%d %H:%M}  {h.status:8}  <{h.sender}> → {', '.join(h.recipients)}"
+        f"  {h.size} B  {h.subject}  [{h.reason_vi}]"
+        for h in held
+    )
+    _emit(as_json, [h.as_dict() for h in held], text or "(không có thư nào bị giữ)")
+
+
+@policy_app.command("release")
+def policy_release(
+    held_id: Annotated[int, typer.Argument(help="The held message's number.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Gửi đi một thư bị giữ sau khi xem xét (release a held message to its recipients)."""
+    from govmail.policy.review import release
+    from govmail.store.blobs import FileBlobStore
+
+    who = _os_actor()
+    done = _run(
+        data, as_json, lambda db, cfg: release(db, FileBlobStore(cfg.blob_dir), held_id, actor=who)
+    )
+    text = (
+        f"Đã gửi thư số {held_id}: {len(done.delivered)} hộp thư trong tỉnh nhận"
+        + (f", {len(done.refused)} không nhận được (đầy hoặc đã khóa)" if done.refused else "")
+        + (f", {done.queued} người nhận bên ngoài vào hàng đợi" if done.queued else "")
+        + "."
+    )
+    _emit(as_json, done.as_dict(), text)
+
+
+@policy_app.command("delete")
+def policy_delete(
+    held_id: Annotated[int, typer.Argument(help="The held message's number.")],
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Xóa hẳn một thư bị giữ (delete a held message for good)."""
+    from govmail.policy.review import delete_held
+    from govmail.store.blobs import FileBlobStore
+
+    who = _os_actor()
+    _run(
+        data,
+        as_json,
+        lambda db, cfg: delete_held(db, FileBlobStore(cfg.blob_dir), held_id, actor=who),
+    )
+    _emit(as_json, {"deleted": held_id}, f"Đã xóa thư số {held_id}.")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from functools import partial
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -45,6 +45,17 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class Record:
+    """A row another layer commits together with a delivery (a policy decision, the
+    document type of the message): inserted into ``table`` in the delivery's transaction.
+    A ``message_id`` key set to None is filled with the delivered message's row id (and
+    such a record is dropped if the message landed nowhere)."""
+
+    table: Table
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True)
 class Delivery:
     """Everything one accepted SMTP transaction (or webmail send) puts in the store."""
 
@@ -55,6 +66,7 @@ class Delivery:
     outbound: Sequence[str] = ()  # recipients at other domains
     submitted_by: int | None = None
     folder: str = INBOX  # where ``inbox`` mailboxes file it: INBOX, or Junk (DMARC)
+    records: Sequence[Record] = ()
 
 
 class Refused(Enum):
@@ -271,6 +283,14 @@ def deliver_batch(conn: Connection, batch: Sequence[Delivery]) -> list[Outcome]:
         conn.execute(
             _INSERT_QUEUE, [{**row, "message_id": message_ids[blob]} for blob, row in queued]
         )
+    for delivery in batch:
+        for record in delivery.records:
+            values = dict(record.values)
+            if "message_id" in values and values["message_id"] is None:
+                if delivery.message.blob not in message_ids:
+                    continue
+                values["message_id"] = message_ids[delivery.message.blob]
+            conn.execute(insert(record.table), values)
     return outcomes
 
 

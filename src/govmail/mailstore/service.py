@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
@@ -22,6 +22,7 @@ from govmail.mailstore.delivery import (
     Delivery,
     GroupCommit,
     Outcome,
+    Record,
     Refused,
     StoredMessage,
     quota_allows,
@@ -56,6 +57,8 @@ class Incoming:
     at: datetime = field(default_factory=lambda: datetime.now().astimezone())
     # Local recipients get it in Junk, not INBOX (a DMARC policy asking for quarantine).
     junk: bool = False
+    # Rows committed with the delivery (the sending policy's decisions and labels).
+    records: tuple[Record, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,21 +105,34 @@ class MailStore:
             if not self._receiving:
                 self._idle.set()
 
+    def prepare(self, incoming: Incoming) -> Incoming | Refusal:
+        """An official's message checked (From: ownership, R22) and completed (Date,
+        Message-ID) as RFC 6409 allows; other mail as it is. Preparing twice changes
+        nothing more."""
+        account = incoming.account
+        if account is None:
+            return incoming
+        refusal = check_from(incoming.raw, account)
+        if refusal is not None:
+            return refusal
+        added = missing_headers(
+            incoming.raw, sender=incoming.sender, hostname=self.cfg.hostname, at=incoming.at
+        )
+        return replace(incoming, raw=added + incoming.raw) if added else incoming
+
+    def stamped(self, incoming: Incoming, raw: bytes | None = None) -> bytes:
+        """The message as stored: Return-Path and the edge's trace above ``raw``."""
+        data = f"Return-Path: <{incoming.sender}>\r\n".encode("utf-8", "surrogateescape")
+        return data + incoming.trace + (incoming.raw if raw is None else raw)
+
     async def _receive(self, incoming: Incoming) -> Receipt:
+        prepared = self.prepare(incoming)
+        if isinstance(prepared, Refusal):
+            return Receipt(prepared)
+        incoming = prepared
         raw = incoming.raw
         account = incoming.account
-        if account is not None:
-            refusal = check_from(raw, account)
-            if refusal is not None:
-                return Receipt(refusal)
-            raw = (
-                missing_headers(
-                    raw, sender=incoming.sender, hostname=self.cfg.hostname, at=incoming.at
-                )
-                + raw
-            )
-        data = f"Return-Path: <{incoming.sender}>\r\n".encode("utf-8", "surrogateescape")
-        data += incoming.trace + raw
+        data = self.stamped(incoming)
 
         refused = await self._refusals(list(incoming.local), len(data), incoming.seen)
         if refused and len(refused) == len(incoming.local) and not incoming.remote:
@@ -130,6 +146,7 @@ class MailStore:
             outbound=incoming.remote,
             submitted_by=account.mailbox_id if account is not None else None,
             folder=JUNK if incoming.junk else INBOX,
+            records=incoming.records,
         )
         failed = [_failed_recipient(incoming.local[box], why) for box, why in refused.items()]
         bounce = await self.bounce(incoming.sender, failed, raw) if failed else None

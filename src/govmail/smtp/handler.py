@@ -20,6 +20,7 @@ from govmail.mailstore.delivery import DeliveryFailed, quota_allows
 from govmail.mailstore.ratelimit import count_recipient, duration
 from govmail.mailstore.recipients import is_local_domain
 from govmail.mailstore.service import Incoming, MailStore
+from govmail.policy.service import SendingPolicy
 from govmail.smtp.headers import new_queue_id, protocol_name, received_header
 from govmail.smtp.protocol import GovEnvelope, GovSMTP
 from govmail.smtp.replies import reply
@@ -36,11 +37,21 @@ class MailHandler:
     """aiosmtpd hooks for one kind of listener: ``mx`` takes mail for our domains from
     anyone; ``submission`` takes mail from logged-in officials to anyone."""
 
-    def __init__(self, role: str, cfg: Config, store: MailStore, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        role: str,
+        cfg: Config,
+        store: MailStore,
+        auth: Authenticator,
+        sending: SendingPolicy | None = None,
+    ) -> None:
         self.role = role
         self.cfg = cfg
         self.store = store
         self.auth = auth
+        # The sending rules (R11–R18) in front of the store; None: no rules (tests of
+        # the protocol alone).
+        self.sending = sending
         self._trusted_networks = [ip_network(n, strict=False) for n in cfg.smtp.trusted_relays]
         self.checks = SenderChecks(cfg) if role == MX else None
 
@@ -337,7 +348,14 @@ class MailHandler:
             junk=verdict.junk,
         )
         try:
-            receipt = await self.store.receive(incoming)
+            if self.sending is None:
+                receipt = await self.store.receive(incoming)
+            else:
+                receipt, _ = await self.sending.receive(
+                    incoming,
+                    direction="submission" if self.role == SUBMISSION else "inbound",
+                    client_ip=server.client_ip,
+                )
         except (DeliveryFailed, OSError) as exc:
             log.error("cannot store message %s from <%s>", queue_id, incoming.sender, exc_info=exc)
             return reply(

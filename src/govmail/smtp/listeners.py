@@ -11,6 +11,7 @@ from pathlib import Path
 from govmail.config import Config
 from govmail.directory.accounts import Authenticator
 from govmail.mailstore.service import MailStore
+from govmail.policy.service import SendingPolicy
 from govmail.smtp.handler import MX, SUBMISSION, MailHandler
 from govmail.smtp.protocol import GovSMTP, HandlerTables
 
@@ -31,6 +32,7 @@ async def start_smtp(
     auth: Authenticator,
     sockets: dict[str, socket.socket],
     tls: ssl.SSLContext | None,
+    sending: SendingPolicy | None = None,
 ) -> list[asyncio.Server]:
     """One asyncio server per SMTP socket given ('smtp', 'submission', 'submissions')."""
     loop = asyncio.get_running_loop()
@@ -38,7 +40,7 @@ async def start_smtp(
     servers = []
     for name, sock in sockets.items():
         role = MX if name == "smtp" else SUBMISSION
-        handler = MailHandler(role, cfg, store, auth)
+        handler = MailHandler(role, cfg, store, auth, sending)
         implicit = name == "submissions"
         tables = HandlerTables.of(handler)
 

@@ -365,3 +365,69 @@ messages_search = Table(
     Column("rowid", Integer, primary_key=True),
     Column("search_text", Text),
 )
+# --- sending policy (migration 0006) -----------------------------------------------------
+# A message held because it carries a classification mark (R15): not delivered; the
+# centre releases it (delivered then to whom it was for) or deletes it.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("direction", String(16), nullable=False),  # submission, inbound
+    Column("blob", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True),  # who sent it
+    Column("message_id_header", Text, nullable=True),
+    Column("subject", Text, nullable=False, server_default=""),
+    # {"local": {"<mailbox id>": "<address>"}, "remote": [addresses]}: where it was going.
+    Column("recipients", JSON, nullable=False),
+    Column("reason_vi", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="held"),  # released, deleted
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_quarantine_status_at", quarantine.c.status, quarantine.c.at)
+# Every decision a sending rule took on a message (R11–R18): what `govmail policy log`
+# and the console list, and what the compliance reports count.
+policy_decisions = Table(
+    "policy_decisions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("direction", String(16), nullable=False),  # submission, inbound
+    Column("rule", String(32), nullable=False),  # size, formats, classified, unicode, …
+    # rejected, warned, converted, informed, quarantined
+    Column("action", String(16), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True, index=True),
+    Column("message_id_header", Text, nullable=True),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("reason_vi", Text, nullable=False),
+    Column("reason_en", Text, nullable=False),
+    Column("quarantine_id", Integer, ForeignKey("quarantine.id"), nullable=True),
+    Column("details", JSON, nullable=False),
+)
+# R14 and R16: what kind of document a delivered message carries and what its PDF
+# signatures were found to be, for the webmail's badges and the reports.
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column(
+        "message_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id"),
+        nullable=False,
+        index=True,
+    ),
+    Column("direction", String(16), nullable=False),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True, index=True),
+    Column("document_type", String(64), nullable=False),
+    Column("document_number", String(100), nullable=True),
+    Column("signal", String(16), nullable=False),  # number, subject, filename, text, none
+    # [{"file", "status", "reason", "signer"}] for each PDF signature (R16)
+    Column("signatures", JSON, nullable=False),
+)
