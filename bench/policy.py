@@ -77,12 +77,10 @@ def run(*args: str, data: Path) -> None:
 def province(base: Path, rules: dict[str, str] | None) -> Path:
     data = base / ("off" if rules else "on")
     run("init", "--domain", DOMAIN, data=data)
-    run("agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr", data=data)
-    for name in ("Nguyễn Văn An", "Lê Thị Bình"):
-        run("person", "add", "--agency", "ttr", "--name", name, "--password", PASSWORD, data=data)
     config = data / "govmail.toml"
     text = config.read_text(encoding="utf-8")
-    # Quotas large enough for the whole run; no DNS (nothing leaves).
+    # Quotas large enough for the whole run (set before the mailboxes are created);
+    # no DNS (nothing leaves).
     text = text.replace("personal_mb = 100", "personal_mb = 100000")
     text = text.replace("nameservers = []", 'nameservers = ["127.0.0.1:9"]')
     if rules:
@@ -91,6 +89,9 @@ def province(base: Path, rules: dict[str, str] | None) -> Path:
         section = "[policy.submission]\n" + "".join(f'{k} = "{v}"\n' for k, v in rules.items())
         text = text[:start] + section + "\n" + text[end:]
     config.write_text(text, encoding="utf-8")
+    run("agency", "add", "--name", "Thanh tra tỉnh", "--abbr", "ttr", data=data)
+    for name in ("Nguyễn Văn An", "Lê Thị Bình"):
+        run("person", "add", "--agency", "ttr", "--name", name, "--password", PASSWORD, data=data)
     return data
 
 

@@ -9,6 +9,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from govmail.config import INBOUND_ACTIONS, PolicySettings, RuleActions
 from govmail.core.errors import InvalidInput
@@ -156,3 +158,138 @@ def test_inbound_defaults_are_the_issues() -> None:
         size="off", formats="off", classified="warn", unicode="convert", subject="off",
         signatures="inform",
     ) == INBOUND_ACTIONS  # fmt: skip
+
+
+# --- hostile and unusual messages (the review's cases) ------------------------------
+
+
+def test_legacy_encoded_stamps_are_found_in_subject_body_and_attachments(engine: Policy) -> None:
+    stamp = "UBND TỈNH KHÁNH HÒA\nTỐI MẬT\nKẾ HOẠCH bảo vệ mục tiêu"
+    for encoding in ("tcvn3", "vni"):
+        body = EmailMessage()
+        body["Subject"] = "Kế hoạch"
+        body.set_payload(encode_legacy(stamp, encoding))
+        body["Content-Type"] = "text/plain; charset=windows-1252"
+        body["Content-Transfer-Encoding"] = "8bit"
+        result = engine.evaluate(body.as_bytes(), SUBMISSION)
+        assert result.mark is not None and result.mark.level == "TỐI MẬT", encoding
+        as_text = attach(mail(), "ke-hoach.txt", encode_legacy(stamp, encoding))
+        assert engine.evaluate(as_text.as_bytes(), SUBMISSION).mark is not None, encoding
+
+
+def test_raw_utf8_headers_are_read_as_sent(engine: Policy) -> None:
+    raw = (
+        "From: a@example.org\r\nSubject: TỐI MẬT: kế hoạch\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        'Content-Disposition: attachment; filename="tài liệu.exe"\r\n\r\n'
+        "MZ\r\n--b--\r\n"
+    ).encode()
+    result = engine.evaluate(raw, SUBMISSION)
+    assert result.subject == "TỐI MẬT: kế hoạch"
+    assert result.mark is not None
+    assert any(f.details.get("file") == "tài liệu.exe" for f in result.findings)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Content-Type : multipart/mixed; boundary=b",
+        b"Garbage line\r\nContent-Type: multipart/mixed; boundary=b",
+    ],
+)
+def test_headers_the_stdlib_reads_differently_are_refused_from_officials(
+    engine: Policy, header: bytes
+) -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: Gui tai lieu\r\n" + header + b"\r\n\r\n--b\r\n"
+        b"Content-Type: application/pdf; name=QD.pdf\r\n\r\nMZ\x90\x00\r\n--b--\r\n"
+    )
+    refused = engine.evaluate(raw, SUBMISSION).rejection
+    assert refused is not None and refused.code == "554 5.6.0"
+    passed = engine.evaluate(raw, INBOUND)  # the Internet's: passed on, never rewritten
+    assert passed.rejection is None and passed.raw.endswith(raw)
+
+
+def test_past_the_caps_on_parts_and_depth_is_refused_not_skipped(engine: Policy) -> None:
+    many = mail()
+    for n in range(1001):
+        many.add_attachment(b"x", maintype="text", subtype="plain", filename=f"{n}.txt")
+    many.add_attachment(
+        documents.windows_exe(), maintype="application", subtype="pdf", filename="QD.pdf"
+    )
+    assert engine.evaluate(many.as_bytes(), SUBMISSION).rejection is not None
+    inner: bytes = b"Content-Type: text/plain\r\n\r\nTUYET MAT\r\n"
+    for level in range(25):
+        inner = (
+            b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (level, level)
+            + inner
+            + b"\r\n--b%d--\r\n" % level
+        )
+    deep = b"From: a@example.org\r\nSubject: Bao cao\r\n" + inner
+    refused = engine.evaluate(deep, SUBMISSION).rejection
+    assert refused is not None and refused.details["why"] == "depth"
+
+
+def test_absurd_nesting_and_bare_cr_never_raise(engine: Policy) -> None:
+    nested = b"".join(
+        b'Content-Type: multipart/mixed; boundary="%d"\r\n\r\n--%d\r\n' % (n, n)
+        for n in range(1500)
+    )
+    raw = b"From: a@example.org\r\nSubject: x\r\n" + nested + b"\r\nx\r\n"
+    assert engine.evaluate(raw, SUBMISSION).rejection is not None
+    assert engine.evaluate(raw, INBOUND).rejection is None
+    bare = b"From: a@example.org\r\nX-A: 1\r\r\nSubject: x\r\n\r\nx\r\n"
+    assert engine.evaluate(bare, SUBMISSION).rejection is not None
+
+
+def test_hostile_html_costs_milliseconds(engine: Policy) -> None:
+    import time
+
+    html = mail()
+    html.add_alternative("<a " * 1_000_000, subtype="html")
+    start = time.perf_counter()
+    engine.evaluate(html.as_bytes(), INBOUND)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_signed_content_is_never_rewritten(engine: Policy) -> None:
+    text = encode_legacy("Kính gửi đồng chí, báo cáo kết quả quản lý văn bản.", "tcvn3")
+    raw = (
+        b"From: a@example.org\r\nSubject: Bao cao\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/signed; boundary=s;"
+        b' protocol="application/pkcs7-signature"\r\n\r\n'
+        b"--s\r\nContent-Type: text/plain; charset=windows-1252\r\n\r\n" + text + b"\r\n"
+        b"--s\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n\r\nMIIB\r\n--s--\r\n"
+    )
+    result = engine.evaluate(raw, SUBMISSION)
+    assert ("unicode", "warn") in rules(result)
+    assert result.raw.endswith(raw)
+
+
+def test_outlook_signature_images_are_inline(engine: Policy) -> None:
+    message = mail()
+    message.add_alternative('<p>Chữ ký</p><img src="cid:image001.gif@01D">', subtype="html")
+    html = message.get_payload()[1]  # type: ignore[index]
+    html.add_related(
+        documents.png(),
+        maintype="image",
+        subtype="gif",
+        cid="<image001.gif@01D>",
+        filename="image001.gif",
+        disposition="inline",
+    )
+    parts = split_message(parse(message.as_bytes()))
+    assert [(a.filename, a.inline) for a in parts.attachments] == [("image001.gif", True)]
+    assert engine.evaluate(message.as_bytes(), SUBMISSION).rejection is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000), st.sampled_from([SUBMISSION, INBOUND]))
+def test_evaluate_never_raises(engine: Policy, tail: bytes, direction: str) -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: =?utf-8?q?B=C3=A1o?=\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" + tail
+    )
+    result = engine.evaluate(raw, direction)
+    assert isinstance(result.raw, bytes)

@@ -59,6 +59,9 @@ class Incoming:
     junk: bool = False
     # Rows committed with the delivery (the sending policy's decisions and labels).
     records: tuple[Record, ...] = ()
+    # Deliveries committed in the same transaction (the policy's notice to the sender,
+    # its alert to the centre): all visible with the message, or none.
+    companions: tuple[Delivery, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,9 @@ class MailStore:
         )
         failed = [_failed_recipient(incoming.local[box], why) for box, why in refused.items()]
         bounce = await self.bounce(incoming.sender, failed, raw) if failed else None
-        outcomes = await self.commits.deliver(delivery, *([bounce] if bounce else []))
+        outcomes = await self.commits.deliver(
+            delivery, *([bounce] if bounce else []), *incoming.companions
+        )
         outcome = outcomes[0]
         if outcome.refused and not outcome.delivered and not outcome.queued and not failed:
             return Receipt(_nobody_takes_it(outcome.refused), outcome)

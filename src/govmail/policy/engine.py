@@ -8,6 +8,7 @@ service runs ``Policy.evaluate`` in a worker thread for each message.
 from __future__ import annotations
 
 import email.message
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -31,17 +32,24 @@ from govmail.policy.parts import Attachment, MessageParts, leaf_parts, parse, sp
 from govmail.policy.signatures import SignatureResult, TrustStore, validate_pdf
 from govmail.policy.subject import check_subject
 
+log = logging.getLogger(__name__)
+
 SUBMISSION = "submission"
 INBOUND = "inbound"
 
 # Fields only govmail writes: any that arrive with a message are removed first, so no
 # sender can forge a signature verdict, a document type or a policy label.
 LABEL_FIELDS = ("x-govmail-signature", "x-govmail-document-type", "x-govmail-policy")
+# How much of each body text the classification rule reads: stamps sit near the top,
+# and a 20 MB body must not hold the process for seconds.
+BODY_SCAN_CHARS = 256 * 1024
+# A header block larger than this is not parsed (the MX refuses over 100 KB already).
+MAX_HEADER_BYTES = 1024 * 1024
 # Formats whose text the classification-mark and document-type rules read.
 _TEXT_FORMATS = frozenset(
     {"pdf", "docx", "docm", "xlsx", "pptx", "odt", "ods", "odp", "rtf", "txt", "doc"}
 )
-_TAGS = re.compile(r"<[^>]{0,2000}>")
+_TAGS = re.compile(r"<[^<>]{0,2000}>")  # [^<>]: no re-scan of a run of "<a <a <a"
 _BLOCK_TAGS = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|/table)\b[^>]{0,200}>", re.I)
 _ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"'}
 
@@ -118,11 +126,40 @@ class Policy:
         return self.settings.inbound if direction == INBOUND else self.settings.submission
 
     def evaluate(self, raw: bytes, direction: str) -> Evaluation:
-        """Apply every rule that is not off to ``raw`` (a complete message, CRLF)."""
+        """Apply every rule that is not off to ``raw`` (a complete message, CRLF).
+
+        Never raises: a message the rules cannot read (broken header syntax, past the
+        caps on parts and nesting, one that makes the parser fail) is refused from an
+        official (its files could not be checked) and passed on unchanged from the
+        Internet, so no input turns into an endless 451.
+        """
         actions = self.actions(direction)
+        unreadable = _unreadable_bytes(raw)
+        if not unreadable:
+            try:
+                return self._evaluate(raw, direction, actions)
+            except Exception:  # RecursionError on absurd nesting, a parser bug …
+                log.warning("policy: message could not be parsed", exc_info=True)
+                unreadable = "parse"
+        findings = []
+        if direction == SUBMISSION and actions.formats != "off":
+            findings.append(_unreadable(unreadable))
+        return Evaluation(
+            raw=_without_labels(raw),
+            findings=tuple(findings),
+            subject="",
+            message_id=None,
+            document=None,
+            signatures=(),
+            mark=None,
+        )
+
+    def _evaluate(self, raw: bytes, direction: str, actions: RuleActions) -> Evaluation:
         message = parse(raw)
         parts = split_message(message)
         findings: list[Finding] = []
+        if parts.unreadable and direction == SUBMISSION and actions.formats != "off":
+            findings.append(_unreadable(parts.unreadable))
         formats = [sniff(a.data) for a in parts.attachments]
 
         if actions.size != "off":
@@ -143,18 +180,25 @@ class Policy:
                         )
                     )
 
-        texts = _attachment_texts(parts.attachments, formats)
+        # Marks and document types are read in Unicode whatever R12 does: a TCVN3
+        # "TỐI MẬT" must be found as surely as a Unicode one.
+        texts = [_unicode_text(t) for t in _attachment_texts(parts.attachments, formats)]
+        bodies = [
+            _unicode_text(_plain(t.text) if t.subtype == "html" else t.text) for t in parts.texts
+        ]
+        subject_text = _unicode_text(parts.subject)
         mark = None
         if actions.classified != "off":
-            mark = _classification_mark(parts, texts)
+            mark = _classification_mark(subject_text, bodies, texts)
             if mark is not None:
                 findings.append(_classified(mark, actions.classified))
 
-        subject = parts.subject
+        subject = subject_text
         converted = label = False
         if actions.unicode != "off":
-            repaired, converted, label = self._unicode(message, parts, actions.unicode, findings)
-            subject = repaired or subject
+            # Signed or encrypted content (S/MIME) must keep every byte: told, not changed.
+            rewrite = "warn" if parts.sealed or parts.unreadable else actions.unicode
+            _, converted, label = self._unicode(message, parts, rewrite, findings)
         if actions.subject != "off":
             bad = check_subject(subject if parts.has_subject else "")
             if bad is not None:
@@ -272,6 +316,44 @@ class Policy:
         return new_subject, changed, label
 
 
+def _unicode_text(text: str) -> str:
+    """``text``, repaired if it is legacy-encoded (R12), for the rules that read it."""
+    fixed = repair(text) if text else None
+    return fixed.text if fixed is not None else text
+
+
+def _unreadable_bytes(raw: bytes) -> str:
+    """Why ``raw`` cannot be parsed the way the store parses it, or "": a bare CR (the
+    stdlib ends a line there, the store does not) or a header past MAX_HEADER_BYTES."""
+    if raw.count(b"\r") != raw.count(b"\r\n"):
+        return "bare-cr"
+    if header_end(raw) > MAX_HEADER_BYTES:
+        return "header-size"
+    return ""
+
+
+def _unreadable(why: str) -> Finding:
+    return _finding(
+        "formats",
+        "reject",
+        "554 5.6.0",
+        "Cấu trúc thư sai hoặc quá phức tạp, hệ thống không kiểm tra được tệp đính kèm",
+        "The message structure is malformed or too complex to check its attachments",
+        explain_vi=(
+            "Thư có phần đầu sai cú pháp, ký tự CR đơn lẻ, hoặc quá nhiều phần/lồng quá sâu"
+            " nên hệ thống không đọc được toàn bộ nội dung để kiểm tra theo quy định."
+            " Hãy soạn lại thư bằng chương trình thư điện tử thông thường rồi gửi lại."
+        ),
+        explain_en=(
+            "The message has a malformed header, a bare CR, or too many or too deeply"
+            " nested parts, so its content could not be checked. Compose it again with an"
+            " ordinary mail program and send it again."
+        ),
+        kind="unreadable",
+        why=why,
+    )
+
+
 def _utf8(part: email.message.Message) -> bool:
     """Whether the part's text is UTF-8 and not plain ASCII."""
     data = part.get_payload(decode=True)
@@ -322,11 +404,11 @@ def _attachment_texts(attachments: list[Attachment], formats: list[str]) -> list
     ]
 
 
-def _classification_mark(parts: MessageParts, texts: list[str]) -> Mark | None:
+def _classification_mark(subject: str, bodies: list[str], texts: list[str]) -> Mark | None:
     """The most serious classification mark in the subject, body or attachments."""
     order = {"MẬT": 1, "TỐI MẬT": 2, "TUYỆT MẬT": 3}
-    found = [find_subject_mark(parts.subject)]
-    found += [find_mark(_plain(t.text) if t.subtype == "html" else t.text) for t in parts.texts]
+    found = [find_subject_mark(subject)]
+    found += [find_mark(body[:BODY_SCAN_CHARS]) for body in bodies if body]
     found += [find_mark(text) for text in texts if text]
     marks = [m for m in found if m is not None]
     return max(marks, key=lambda m: order.get(m.level, 0)) if marks else None
@@ -361,6 +443,13 @@ def _classified(mark: Mark, action: str) -> Finding:
 def _legacy(where: str, encoding: str, action: str) -> Finding:
     names = {"tcvn3": "TCVN3 (ABC)", "vni": "VNI", "viscii": "VISCII", "cp1258": "Windows-1258"}
     name = names.get(encoding, "UTF-8 bị đọc sai thành Latin-1")
+    names_en = {
+        "tcvn3": "the legacy encoding TCVN3 (ABC)",
+        "vni": "the legacy encoding VNI",
+        "viscii": "the legacy encoding VISCII",
+        "cp1258": "the legacy encoding Windows-1258",
+        "utf-8": "UTF-8 misread as Latin-1",
+    }
     place_vi = "Tiêu đề" if where == "subject" else "Nội dung"
     place_en = "The subject" if where == "subject" else "The body"
     done_vi = "đã được chuyển sang Unicode" if action == "convert" else "cần chuyển sang Unicode"
@@ -370,7 +459,7 @@ def _legacy(where: str, encoding: str, action: str) -> Finding:
         action,
         "",
         f"{place_vi} thư dùng bảng mã cũ {name}, {done_vi} (TCVN 6909:2001)",
-        f"{place_en} used the legacy encoding {encoding} and {done_en} (TCVN 6909:2001)",
+        f"{place_en} used {names_en.get(encoding, encoding)} and {done_en} (TCVN 6909:2001)",
         explain_vi=(
             f"{place_vi} thư được soạn bằng bảng mã cũ {name}, người nhận có thể không đọc"
             f" được. Văn bản gửi qua hệ thống phải dùng bảng mã Unicode (TCVN 6909:2001);"
@@ -378,7 +467,7 @@ def _legacy(where: str, encoding: str, action: str) -> Finding:
             " Unicode. Hãy đặt bộ gõ (Unikey, EVKey) ở bảng mã Unicode."
         ),
         explain_en=(
-            f"{place_en} was written in the legacy encoding {encoding}. Official mail must be"
+            f"{place_en} was written in {names_en.get(encoding, encoding)}. Official mail must be"
             " in Unicode (TCVN 6909:2001); set your Vietnamese keyboard to Unicode."
         ),
         where=where,
@@ -388,6 +477,7 @@ def _legacy(where: str, encoding: str, action: str) -> Finding:
 
 def _plain(html: str) -> str:
     """Text of an HTML body, line breaks kept where blocks end (stamps are per line)."""
+    html = html[: BODY_SCAN_CHARS * 4]
     text = _TAGS.sub(" ", _BLOCK_TAGS.sub("\n", html))
     for entity, char in _ENTITIES.items():
         text = text.replace(entity, char)

@@ -74,18 +74,30 @@ class SendingPolicy:
             Record(policy_decisions, _decision(f, incoming, evaluation, direction))
             for f in evaluation.findings
         ]
-        if evaluation.document is not None:
+        document = evaluation.document
+        if document is not None and (
+            direction == SUBMISSION or document.signal != "none" or evaluation.signatures
+        ):  # every sent message counts for R14; the Internet's only when recognised
             records.append(_document(incoming, evaluation, direction))
+        # The sender's notice and the centre's alert commit with the message itself:
+        # no warning is lost, and nothing after the commit can fail the transaction.
+        companions = []
+        warnings = evaluation.warnings
+        if warnings and direction == SUBMISSION and incoming.account is not None:
+            notice = await self._notice(incoming.account, warnings, evaluation, refused=False)
+            companions += [notice] if notice is not None else []
+        classified = [f for f in evaluation.findings if f.rule == "classified"]
+        if classified:  # "warn": delivered, but the centre must know
+            alert = await self._alert(incoming, evaluation, classified[0], None, client_ip)
+            companions += [alert] if alert is not None else []
         receipt = await self.store.receive(
-            replace(incoming, raw=evaluation.raw, records=tuple(records))
+            replace(
+                incoming,
+                raw=evaluation.raw,
+                records=tuple(records),
+                companions=tuple(companions),
+            )
         )
-        if receipt.refusal is None:
-            warnings = evaluation.warnings
-            if warnings and direction == SUBMISSION and incoming.account is not None:
-                await self._notify_sender(incoming.account, warnings, evaluation, refused=False)
-            classified = [f for f in evaluation.findings if f.rule == "classified"]
-            if classified:  # "warn": delivered, but the centre must know
-                await self._alert(incoming, evaluation, classified[0], None, client_ip)
         return receipt, evaluation
 
     async def _refuse(self, incoming: Incoming, evaluation: Evaluation, direction: str) -> None:
@@ -96,7 +108,21 @@ class SendingPolicy:
             await self.db.run(lambda conn: _insert_records(conn, rows), write=True)
             return
         shown = [f for f in evaluation.findings if f.action == "reject"]
-        await self._notify_sender(account, shown, evaluation, refused=True, records=rows)
+        notice = await self._notice(
+            account,
+            shown,
+            evaluation,
+            refused=True,
+            records=[Record(policy_decisions, r) for r in rows],
+        )
+        delivered = False
+        if notice is not None:
+            try:
+                delivered = bool((await self.store.commits.deliver(notice))[0].delivered)
+            except Exception:
+                log.exception("policy notice to %s could not be stored", account.address)
+        if not delivered:  # nobody took the notice (a full mailbox): the log still holds
+            await self.db.run(lambda conn: _insert_records(conn, rows), write=True)
 
     async def _hold(
         self,
@@ -161,12 +187,21 @@ class SendingPolicy:
             "message %s from <%s> held as quarantine %d: %s",
             evaluation.message_id, incoming.sender, quarantine_id, finding.en,
         )  # fmt: skip
+        # The hold is committed: from here on nothing may turn the answer into a 451
+        # (the client would send it again and it would be held twice).
+        told = []
         if account is not None:
-            await self._notify_sender(account, [finding], evaluation, refused=True, held=True)
-        await self._alert(incoming, evaluation, finding, quarantine_id, client_ip)
+            told.append(await self._notice(account, [finding], evaluation, refused=True, held=True))
+        told.append(await self._alert(incoming, evaluation, finding, quarantine_id, client_ip))
+        deliveries = [d for d in told if d is not None]
+        if deliveries:
+            try:
+                await self.store.commits.deliver(*deliveries)
+            except Exception:
+                log.exception("notices about quarantine %d could not be stored", quarantine_id)
         return Receipt(Refusal(finding.code, finding.vi, finding.en))
 
-    async def _notify_sender(
+    async def _notice(
         self,
         account: Account,
         findings: Sequence[Finding],
@@ -174,34 +209,25 @@ class SendingPolicy:
         *,
         refused: bool,
         held: bool = False,
-        records: Sequence[dict[str, Any]] = (),
-    ) -> None:
-        """The notice into the sender's INBOX, committed with ``records``. A notice that
-        cannot be delivered is logged; the records are still written."""
-        raw = sender_notice(
-            self.cfg,
-            account.address,
-            findings,
-            subject=evaluation.subject,
-            refused=refused,
-            held=held,
-            at=datetime.now().astimezone(),
-        )
+        records: Sequence[Record] = (),
+    ) -> Delivery | None:
+        """The notice into the sender's INBOX as a delivery to commit (with ``records``),
+        its blob already durable; None (logged) if it could not be written."""
         try:
-            stored = await self.store.store(b"Return-Path: <>\r\n" + raw)
-            delivery = Delivery(
-                message=stored,
-                sender="",
-                inbox=[account.mailbox_id],
-                records=[Record(policy_decisions, row) for row in records],
+            raw = sender_notice(
+                self.cfg,
+                account.address,
+                findings,
+                subject=evaluation.subject,
+                refused=refused,
+                held=held,
+                at=datetime.now().astimezone(),
             )
-            outcome = (await self.store.commits.deliver(delivery))[0]
+            stored = await self.store.store(b"Return-Path: <>\r\n" + raw)
         except Exception:
-            log.exception("policy notice to %s could not be stored", account.address)
-            outcome = None
-        if records and (outcome is None or not outcome.delivered):
-            # Nobody took the notice (a full mailbox): the decisions are kept anyway.
-            await self.db.run(lambda conn: _insert_records(conn, list(records)), write=True)
+            log.exception("policy notice to %s could not be written", account.address)
+            return None
+        return Delivery(message=stored, sender="", inbox=[account.mailbox_id], records=records)
 
     async def _alert(
         self,
@@ -210,37 +236,40 @@ class SendingPolicy:
         finding: Finding,
         quarantine_id: int | None,
         client_ip: str,
-    ) -> None:
-        """Tell the centre (postmaster) and the sender's agency (its agency mailbox; the
-        IT officer role arrives with the agency portal) about a classification mark."""
-        boxes: dict[int, str] = {}
-        postmaster = await self.store.find_recipient("postmaster") if self.cfg.postmaster else None
-        if postmaster is not None and postmaster.status == "active":
-            boxes[postmaster.mailbox_id] = f"postmaster@{self.cfg.domain}"
-        else:
-            log.warning("classification alert: [mail] postmaster is not set or not active")
-        agency = await self.db.run(lambda c: _agency_mailbox(c, incoming.account), write=False)
-        if agency is not None:
-            boxes.setdefault(agency, "agency")
-        if not boxes:
-            return
-        raw = quarantine_alert(
-            self.cfg,
-            [address for address in boxes.values() if address != "agency"] or ["postmaster"],
-            finding,
-            quarantine_id=quarantine_id,
-            sender=incoming.sender,
-            recipients=[*incoming.local.values(), *incoming.remote],
-            subject=evaluation.subject,
-            message_id=evaluation.message_id,
-            client_ip=client_ip,
-            at=datetime.now().astimezone(),
-        )
+    ) -> Delivery | None:
+        """The alert about a classification mark to the centre (postmaster) and the
+        sender's agency (its agency mailbox; the IT officer role arrives with the agency
+        portal), as a delivery to commit; None (logged) when nobody can take it."""
         try:
+            boxes: dict[int, str] = {}
+            if self.cfg.postmaster:
+                postmaster = await self.store.find_recipient("postmaster")
+                if postmaster is not None and postmaster.status == "active":
+                    boxes[postmaster.mailbox_id] = f"postmaster@{self.cfg.domain}"
+            if not boxes:
+                log.warning("classification alert: [mail] postmaster is not set or not active")
+            agency = await self.db.run(lambda c: _agency_mailbox(c, incoming.account), write=False)
+            if agency is not None:
+                boxes.setdefault(agency, "")
+            if not boxes:
+                return None
+            raw = quarantine_alert(
+                self.cfg,
+                [address for address in boxes.values() if address] or ["postmaster"],
+                finding,
+                quarantine_id=quarantine_id,
+                sender=incoming.sender,
+                recipients=[*incoming.local.values(), *incoming.remote],
+                subject=evaluation.subject,
+                message_id=evaluation.message_id,
+                client_ip=client_ip,
+                at=datetime.now().astimezone(),
+            )
             stored = await self.store.store(b"Return-Path: <>\r\n" + raw)
-            await self.store.commits.deliver(Delivery(message=stored, sender="", inbox=list(boxes)))
         except Exception:
-            log.exception("classification alert about <%s> could not be stored", incoming.sender)
+            log.exception("classification alert about <%s> could not be written", incoming.sender)
+            return None
+        return Delivery(message=stored, sender="", inbox=list(boxes))
 
 
 def _decision(

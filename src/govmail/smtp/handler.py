@@ -352,9 +352,7 @@ class MailHandler:
                 receipt = await self.store.receive(incoming)
             else:
                 receipt, _ = await self.sending.receive(
-                    incoming,
-                    direction="submission" if self.role == SUBMISSION else "inbound",
-                    client_ip=server.client_ip,
+                    incoming, direction=self._direction(server, sender), client_ip=server.client_ip
                 )
         except (DeliveryFailed, OSError) as exc:
             log.error("cannot store message %s from <%s>", queue_id, incoming.sender, exc_info=exc)
@@ -371,6 +369,15 @@ class MailHandler:
             # sender's bounce names these, as with Postfix + Dovecot LMTP.
             log.warning("message %s: bounced for %s", queue_id, list(receipt.bounced))
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def _direction(self, server: GovSMTP, sender: str) -> str:
+        """Which sending rules apply: an official's ("submission") for submission and
+        for the province's own mail handed over by a trusted relay (a scanner sending
+        scans as an official), the Internet's ("inbound") otherwise."""
+        if self.role == SUBMISSION:
+            return "submission"
+        own = is_local_domain(self.cfg, sender.rpartition("@")[2]) if sender else False
+        return "submission" if own and self._trusted(server.client_ip) else "inbound"
 
     async def _over_limit(
         self, server: GovSMTP, session: Session, address: str, utf8: bool
