@@ -127,7 +127,7 @@ async def _serve(cfg: Config, where: dict[str, str], as_json: bool) -> None:
         imap_servers = await start_imap(imap, imap_sockets)
         server = _WebServer(
             uvicorn.Config(
-                create_app(db, cfg),
+                create_app(db, cfg, store=store, auth=auth, access=imap.access, sending=sending),
                 log_level="warning",
                 lifespan="off",
                 server_header=False,

@@ -431,3 +431,36 @@ documents = Table(
     # [{"file", "status", "reason", "signer"}] for each PDF signature (R16)
     Column("signatures", JSON, nullable=False),
 )
+# --- webmail sessions (migration 0007) ---------------------------------------------------
+# One row per signed-in browser: the cookie holds a random token, the row only its SHA-256,
+# so a copy of the database cannot be replayed as a login. ``pending`` names the step the
+# login still owes (R7 password change, TOTP code) before any mail is shown.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("pending", String(16), nullable=True),  # password, totp; NULL: signed in
+    # The mailbox being viewed when not the owner's own: an agency mailbox the owner is
+    # delegated on (R22); checked against the delegations on every request.
+    Column("current_mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=True),
+    Column("client_address", String(64), nullable=True),
+    Column("user_agent", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("pending in ('password', 'totp')", name="pending"),
+)
+# Optional two-factor login: one TOTP secret per mailbox, used once confirmed.
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), primary_key=True),
+    Column("secret", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("false")),
+    # The last time step accepted: a code is good once (RFC 6238 §5.2).
+    Column("last_step", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
