@@ -15,8 +15,8 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-from govmail.core.legacy import encode_legacy
 
+from govmail.core.legacy import encode_legacy
 from tests.corpus import documents
 from tests.corpus.signing import make_pki, signed_pdf
 from tests.integration.clihelp import cli
