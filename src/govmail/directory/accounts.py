@@ -79,6 +79,28 @@ class Authenticator:
         self._cache: dict[tuple[str, bytes], tuple[float, str]] = {}
         self._by_ip: defaultdict[str, deque[float]] = defaultdict(deque)
         self._by_login: defaultdict[str, deque[float]] = defaultdict(deque)
+        # Wrong second-factor codes per account: kept apart from password failures,
+        # which a right password clears (the code must be throttled after it).
+        self._second: defaultdict[str, deque[float]] = defaultdict(deque)
+
+    def second_factor_throttled(self, login: str, client_ip: str) -> bool:
+        """Whether this account (or address) has failed its second factor too often."""
+        s = self.settings
+        return (
+            self._recent(self._by_ip[client_key(client_ip)]) >= s.max_failures_per_ip
+            or self._recent(self._second[self._canonical(login)]) >= s.max_failures_per_account
+        )
+
+    def second_factor_failed(self, login: str, client_ip: str) -> None:
+        """Count a wrong second-factor code against the account and the address."""
+        now = time.monotonic()
+        if len(self._second) + len(self._by_ip) > _SWEEP_AT:
+            self._sweep()
+        self._by_ip[client_key(client_ip)].append(now)
+        self._second[self._canonical(login)].append(now)
+
+    def second_factor_passed(self, login: str) -> None:
+        self._second.pop(self._canonical(login), None)
 
     async def login(self, login: str, password: str, client_ip: str) -> AuthResult:
         # One key per account however it is spelt (nvan, nvan@domain, nvan@alias), so
@@ -158,7 +180,7 @@ class Authenticator:
     def _sweep(self) -> None:
         """Forget counters whose failures have all left the window (bounded memory when
         an attacker tries many logins or addresses)."""
-        for table in (self._by_login, self._by_ip):
+        for table in (self._by_login, self._by_ip, self._second):
             for key in [k for k, events in table.items() if not self._recent(events)]:
                 del table[key]
 

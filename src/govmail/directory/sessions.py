@@ -368,12 +368,16 @@ async def check_totp(db: Database, mailbox_id: int, code: str, *, enabling: bool
             if candidate > row.last_step and secrets.compare_digest(
                 totp.generate_otp(candidate), code
             ):
-                conn.execute(
+                # Conditional: of two requests racing with one code, one wins (replay).
+                used = conn.execute(
                     update(totp_secrets)
-                    .where(totp_secrets.c.mailbox_id == mailbox_id)
+                    .where(
+                        totp_secrets.c.mailbox_id == mailbox_id,
+                        totp_secrets.c.last_step < candidate,
+                    )
                     .values(last_step=candidate, enabled=True)
-                )
-                return True
+                ).rowcount
+                return bool(used == 1)
         return False
 
     return await db.run(work, write=True)

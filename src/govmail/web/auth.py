@@ -136,9 +136,19 @@ def auth_router(services: WebServices, gate: Gate) -> APIRouter:
         session = visit.session
         if session.pending != PENDING_TOTP:
             return redirect("/")
-        if not await check_totp(db, session.mailbox_id, code):
+        login, client = visit.account.address, visit.client
+        throttled = services.auth.second_factor_throttled(login, client)
+        if throttled or not await check_totp(db, session.mailbox_id, code):
+            # Counted with the account's login failures (shared with SMTP and IMAP), so
+            # fresh sessions get no fresh guesses; the session ends at the limit.
+            if not throttled:
+                services.auth.second_factor_failed(login, client)
             failures = totp_failures[session.id] = totp_failures.get(session.id, 0) + 1
-            if failures >= MAX_TOTP_FAILURES:
+            if (
+                throttled
+                or failures >= MAX_TOTP_FAILURES
+                or services.auth.second_factor_throttled(login, client)
+            ):
                 totp_failures.pop(session.id, None)
                 await close_session(db, request.cookies.get(COOKIE, ""))
                 response = redirect("/login")
@@ -149,6 +159,7 @@ def auth_router(services: WebServices, gate: Gate) -> APIRouter:
                 request, "totp.html", {"visit": visit, "error": error}, status_code=401
             )
         totp_failures.pop(session.id, None)
+        services.auth.second_factor_passed(login)
         owes = await owes_password_change(db, session.mailbox_id)
         await set_pending(db, session.id, PENDING_PASSWORD if owes else None)
         return redirect("/password" if owes else "/")
@@ -223,6 +234,12 @@ def auth_router(services: WebServices, gate: Gate) -> APIRouter:
     ) -> Response:
         box = visit.session.mailbox_id
         if step == "begin":
+            state = await totp_state(db, box)
+            if state.enabled and not await check_totp(db, box, code):
+                # Setting up again replaces the secret: only with a current code, or a
+                # stolen session could switch two-factor off (or take it over).
+                error = ("Hãy nhập mã xác thực hiện tại.", "Enter the current code.")
+                return _two_factor_page(services, request, visit, True, None, error)
             secret = await begin_totp(db, box)
             return _two_factor_page(services, request, visit, False, secret, None)
         if step == "confirm":
