@@ -173,6 +173,10 @@ def _announce(cfg: Config, listening: dict[str, str], as_json: bool) -> None:
         for name, where in listening.items():
             print(f"  {name:12} {where}")
         print(f"  {'healthz':12} {listening['web']}healthz")
+        print(
+            f"Webmail: mở {listening['web']} trong trình duyệt, đăng nhập bằng địa chỉ đầy đủ"
+            " và mật khẩu (open it in a browser; log in with a full address)."
+        )
         if "submission" in listening:
             print(
                 "Gửi thư (mail clients): submission với STARTTLS hoặc submissions (TLS),"

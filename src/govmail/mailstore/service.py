@@ -59,6 +59,9 @@ class Incoming:
     junk: bool = False
     # Rows committed with the delivery (the sending policy's decisions and labels).
     records: tuple[Record, ...] = ()
+    # The mailbox whose Sent folder files the copy, when not the account's own: an
+    # agency mailbox the webmail sends from (R22: the agency's sent mail stays with it).
+    sent_mailbox: int | None = None
     # Deliveries committed in the same transaction (the policy's notice to the sender,
     # its alert to the centre): all visible with the message, or none.
     companions: tuple[Delivery, ...] = ()
@@ -145,7 +148,7 @@ class MailStore:
             message=stored,
             sender=incoming.sender,
             inbox=[box for box in incoming.local if box not in refused],
-            sent_copy=account.mailbox_id if account is not None else None,
+            sent_copy=_sent_mailbox(incoming),
             outbound=incoming.remote,
             submitted_by=account.mailbox_id if account is not None else None,
             folder=JUNK if incoming.junk else INBOX,
@@ -252,6 +255,16 @@ class MailStore:
         except TimeoutError:
             log.warning("shutting down with %d messages still being received", self._receiving)
         await self.commits.close()
+
+
+def _sent_mailbox(incoming: Incoming) -> int | None:
+    """Where the Sent copy goes: the account's own mailbox, or an agency mailbox it is
+    delegated on (anything else is ignored)."""
+    account = incoming.account
+    if account is None:
+        return None
+    chosen = incoming.sent_mailbox
+    return chosen if chosen is not None and chosen in account.delegated else account.mailbox_id
 
 
 def _failed_recipient(address: str, why: Refused) -> FailedRecipient:

@@ -22,7 +22,10 @@ from govmail.mailstore.access import AccessLog
 from govmail.mailstore.service import MailStore
 from govmail.policy.service import SendingPolicy
 from govmail.store.database import Database
+from govmail.web.agency import agency_router
 from govmail.web.auth import auth_router
+from govmail.web.compose import compose_router
+from govmail.web.directory import directory_router
 from govmail.web.mail import mail_router
 from govmail.web.pages import PAGE_CSP, SECURITY_HEADERS, Pages, WebServices, error_text
 from govmail.web.session import AccountLoader, Forbidden, Gate, NotSignedIn, StepOwed
@@ -86,6 +89,9 @@ def _add_webmail(app: FastAPI, services: WebServices) -> None:
     gate = Gate(services.db, services.limits, AccountLoader(services.db, services.cfg))
     app.include_router(auth_router(services, gate))
     app.include_router(mail_router(services, gate))
+    app.include_router(compose_router(services, gate))
+    app.include_router(agency_router(services, gate))
+    app.include_router(directory_router(services, gate))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     pages = services.pages
 
