@@ -782,7 +782,8 @@ def _fold_search(text: str) -> str:
     return fold(text)
 
 
-def _decode_transfer(data: bytes, encoding: str) -> bytes:
+def decode_transfer(data: bytes, encoding: str) -> bytes:
+    """A part's body without its Content-Transfer-Encoding (broken base64: what decodes)."""
     if encoding == "base64":
         compact = b"".join(data.split())
         try:
@@ -847,7 +848,7 @@ class _TextCollector:
         # more for HTML, whose tags are dropped.
         start = node["body_offset"]
         end = min(node["end_offset"], start + self.budget * (16 if html_part else 4))
-        data = _decode_transfer(self.raw[start:end], node["encoding"])
+        data = decode_transfer(self.raw[start:end], node["encoding"])
         text = _decode_charset(data, _param(node["params"], "charset") or "")
         if html_part:
             text = _html_text(text)

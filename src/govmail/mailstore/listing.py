@@ -8,7 +8,6 @@ from a URL that belongs to another mailbox is simply not found.
 
 from __future__ import annotations
 
-import binascii
 import codecs
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 from sqlalchemy import Connection, bindparam, case, func, select
 
-from govmail.core.mime import decode_words
+from govmail.core.mime import decode_transfer, decode_words
 from govmail.mailstore.flags import DELETED, FLAGGED, SEEN, Flags
 from govmail.mailstore.folders import DEFAULT_FOLDERS
 from govmail.mailstore.messages import (
@@ -461,19 +460,6 @@ def _decode_text(data: bytes, charset: str) -> str:
     if codec == "ascii":
         codec = "utf-8"  # mislabelled 8-bit mail is far more often UTF-8
     return unicodedata.normalize("NFC", data.decode(codec, "replace"))
-
-
-def decode_transfer(data: bytes, encoding: str) -> bytes:
-    """A part's body without its Content-Transfer-Encoding (broken base64: what decodes)."""
-    if encoding == "base64":
-        compact = b"".join(data.split())
-        try:
-            return binascii.a2b_base64(compact[: len(compact) - len(compact) % 4])
-        except (binascii.Error, ValueError):
-            return b""
-    if encoding == "quoted-printable":
-        return binascii.a2b_qp(data)
-    return data
 
 
 def _leaves(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
