@@ -15,6 +15,7 @@ from govmail.config import Config
 from govmail.core.dsn import FailedRecipient, build_dsn
 from govmail.core.mime import analyze_message
 from govmail.directory.accounts import Account
+from govmail.mailstore.autoreply import VacationResponder
 from govmail.mailstore.changes import ChangeNotifier
 from govmail.mailstore.delivery import (
     INBOX,
@@ -87,6 +88,8 @@ class MailStore:
         self.commits = GroupCommit(db, changes=self.changes)
         # One per process: submission (587) and submissions (465) count together (R23).
         self.rates = SendingLimits(cfg.rate)
+        # Vacation auto-replies, sent after the delivery they answer has committed.
+        self.vacations = VacationResponder(self)
         self._receiving = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -160,6 +163,8 @@ class MailStore:
             delivery, *([bounce] if bounce else []), *incoming.companions
         )
         outcome = outcomes[0]
+        # Vacation auto-replies: scheduled, never awaited, never raising (autoreply.py).
+        self.vacations.after_delivery(incoming, outcome)
         if outcome.refused and not outcome.delivered and not outcome.queued and not failed:
             return Receipt(_nobody_takes_it(outcome.refused), outcome)
         if outcome.refused:
@@ -254,6 +259,7 @@ class MailStore:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             log.warning("shutting down with %d messages still being received", self._receiving)
+        await self.vacations.settle()
         await self.commits.close()
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -463,4 +464,29 @@ totp_secrets = Table(
     # The last time step accepted: a code is good once (RFC 6238 §5.2).
     Column("last_step", BigInteger, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# --- webmail settings and the vacation responder (migration 0008) -----------------------
+# One row per mailbox that changed a setting; a mailbox without a row has the defaults
+# (no signature, Vietnamese, no auto-reply). Vacation dates are calendar days in Vietnam.
+mailbox_preferences = Table(
+    "mailbox_preferences",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), primary_key=True),
+    Column("signature", Text, nullable=False, server_default=""),
+    Column("language", String(2), nullable=False, server_default="vi"),
+    Column("vacation_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("vacation_start", Date, nullable=True),
+    Column("vacation_end", Date, nullable=True),
+    Column("vacation_subject", String(200), nullable=False, server_default=""),
+    Column("vacation_text", Text, nullable=False, server_default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("language in ('vi', 'en')", name="language"),
+)
+# Who the vacation responder answered when: one reply per sender per 7 days (RFC 3834 §2).
+vacation_replies = Table(
+    "vacation_replies",
+    metadata,
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), primary_key=True),
+    Column("sender", String(320), primary_key=True),  # lower-cased envelope sender
+    Column("replied_at", DateTime(timezone=True), nullable=False),
 )

@@ -29,6 +29,7 @@ from govmail.web.directory import directory_router
 from govmail.web.mail import mail_router
 from govmail.web.pages import PAGE_CSP, SECURITY_HEADERS, Pages, WebServices, error_text
 from govmail.web.session import AccountLoader, Forbidden, Gate, NotSignedIn, StepOwed
+from govmail.web.settings import settings_router
 from govmail.web.wellknown import wellknown_router
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def _add_webmail(app: FastAPI, services: WebServices) -> None:
     app.include_router(compose_router(services, gate))
     app.include_router(agency_router(services, gate))
     app.include_router(directory_router(services, gate))
+    app.include_router(settings_router(services, gate))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     pages = services.pages
 

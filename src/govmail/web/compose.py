@@ -6,6 +6,7 @@ and sending through the same submission service as SMTP (so the policy applies).
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ from govmail.mailstore.compose import (
 from govmail.mailstore.delivery import DeliveryFailed
 from govmail.mailstore.flags import ANSWERED
 from govmail.mailstore.messages import FolderGone, OverQuota
+from govmail.mailstore.preferences import load_preferences, with_signature
 from govmail.mailstore.ratelimit import count_recipient, duration
 from govmail.mailstore.recipients import LocalRecipient, is_local_domain
 from govmail.mailstore.service import Incoming, Receipt
@@ -155,13 +157,19 @@ def compose_router(services: WebServices, gate: Gate) -> APIRouter:
 
     # --- the form, empty or prepared ------------------------------------------------------
 
+    # Settings (web/settings.py): the signature is prefilled into a new body, editable.
+    async def signed(visit: Visit, draft: Draft) -> Draft:
+        box = visit.mailbox_id
+        prefs = await read(lambda conn: load_preferences(conn, box))
+        return replace(draft, body=with_signature(draft.body, prefs.signature))
+
     @router.get("/compose")
     async def compose(
         request: Request,
         visit: Annotated[Visit, Depends(gate.page)],
         to: Annotated[str, Query(max_length=2000)] = "",
     ) -> Response:
-        return await render(request, visit, Draft(to=to))
+        return await render(request, visit, await signed(visit, Draft(to=to)))
 
     @router.get("/compose/reply/{folder_id}/{uid}")
     async def reply(
@@ -180,6 +188,7 @@ def compose_router(services: WebServices, gate: Gate) -> APIRouter:
         )
         own = visit.account.senders | {visit.mailbox_address.lower()}
         draft = reply_draft(found, body_text(body), ids, own=own, everyone=bool(everyone))
+        draft = await signed(visit, draft)
         return await render(request, visit, draft, reply=f"{folder_id}:{uid}")
 
     @router.get("/compose/forward/{folder_id}/{uid}")
@@ -188,6 +197,7 @@ def compose_router(services: WebServices, gate: Gate) -> APIRouter:
     ) -> Response:
         found, _raw, body = await original(visit, folder_id, uid)
         draft = forward_draft(found, body_text(body))
+        draft = await signed(visit, draft)
         return await render(
             request, visit, draft, kept=body.attachments, source=f"{folder_id}:{uid}"
         )

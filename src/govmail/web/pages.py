@@ -124,7 +124,11 @@ class Pages:
         status_code: int = 200,
         headers: dict[str, str] | None = None,
     ) -> HTMLResponse:
-        page = self.env.get_template(template).render({"request": request, **(context or {})})
+        # English is switchable (Settings): the pages carry both languages and the
+        # class decides which one leads.
+        english = request.cookies.get("govmail_lang") == "en"
+        values = {"request": request, "lang_class": "lang-en" if english else "", **(context or {})}
+        page = self.env.get_template(template).render(values)
         response = HTMLResponse(page, status_code=status_code, headers=headers)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
