@@ -247,6 +247,15 @@ def mail_router(services: WebServices, gate: Gate) -> APIRouter:
         except FileNotFoundError:
             raise HTTPException(404) from None
 
+    async def shown(
+        visit: Visit, folder_id: int, uid: int
+    ) -> tuple[listing.MessageDetail, listing.Body]:
+        """The message the page or its frame shows: its row and its body parts."""
+        found = await detail(visit, folder_id, uid)
+        raw = await blob(found)
+        body = await asyncio.to_thread(listing.message_body, raw, found.structure)
+        return found, body
+
     @router.get("/folder/{folder_id}/{uid}")
     async def message(
         request: Request,
@@ -255,9 +264,7 @@ def mail_router(services: WebServices, gate: Gate) -> APIRouter:
         uid: int,
         images: Annotated[int, Query(ge=0, le=1)] = 0,
     ) -> Response:
-        found = await detail(visit, folder_id, uid)
-        raw = await blob(found)
-        body = await asyncio.to_thread(listing.message_body, raw, found.structure)
+        found, body = await shown(visit, folder_id, uid)
         blocked = 0
         if body.html is not None and not images:
             blocked = (await asyncio.to_thread(sanitize_html, body.html, images=False))[1]
@@ -297,9 +304,7 @@ def mail_router(services: WebServices, gate: Gate) -> APIRouter:
         uid: int,
         images: Annotated[int, Query(ge=0, le=1)] = 0,
     ) -> Response:
-        found = await detail(visit, folder_id, uid)
-        raw = await blob(found)
-        body = await asyncio.to_thread(listing.message_body, raw, found.structure)
+        _, body = await shown(visit, folder_id, uid)
         html = ""
         if body.html is not None:
             html = (await asyncio.to_thread(sanitize_html, body.html, images=bool(images)))[0]
