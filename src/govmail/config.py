@@ -201,6 +201,22 @@ class PolicySettings:
 
 
 @dataclass(frozen=True)
+class WorkflowSettings:
+    """[workflow]: how the centre handles agencies' requests (R6–R10, R20, R21)."""
+
+    # The centre decides a request within this many working days (Vietnamese calendar).
+    sla_working_days: int = 3
+    # Where mailbox archives go before a deletion (R9); relative to the data directory.
+    archive_dir: str = "archives"
+    # The place on the forms' date line ("Khánh Hòa, ngày … tháng … năm …").
+    place: str = "Khánh Hòa"
+    # Who the forms are addressed to ("Kính gửi: …").
+    addressee: str = "Sở Thông tin và Truyền thông"
+    # Extra days off the province decided (YYYY-MM-DD), beyond the national holidays.
+    extra_holidays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a govmail process needs to know about its installation."""
 
@@ -226,6 +242,12 @@ class Config:
     inbound: InboundChecks = field(default_factory=InboundChecks)
     rate: RateLimits = field(default_factory=RateLimits)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
+
+    @property
+    def archive_dir(self) -> Path:
+        path = Path(self.workflow.archive_dir)
+        return path if path.is_absolute() else self.data_dir / path
 
     @property
     def dkim_dir(self) -> Path:
@@ -313,6 +335,7 @@ def _config_from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
             inbound=_checked_inbound(_section(InboundChecks, raw.get("inbound", {}), {})),
             rate=_section(RateLimits, raw.get("rate", {}), {}),
             policy=_policy(raw.get("policy", {})),
+            workflow=_section(WorkflowSettings, raw.get("workflow", {}), {}),
         )
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
@@ -559,6 +582,17 @@ classified = "warn"
 unicode = "convert"
 subject = "off"
 signatures = "inform"
+
+[workflow]
+# Agencies' requests (Mẫu 01–03, password resets, delegations). The centre decides each
+# within sla_working_days working days (weekends, Vietnamese holidays and the province's
+# extra_holidays ["YYYY-MM-DD", ...] do not count). Before a mailbox is deleted its mail
+# is exported to archive_dir. place and addressee fill the forms' PDF.
+sla_working_days = 3
+archive_dir = "archives"
+place = "Khánh Hòa"
+addressee = "Sở Thông tin và Truyền thông"
+extra_holidays = []
 
 [listen]
 # Development ports on loopback. Production: smtp = "0.0.0.0:25", submission = "0.0.0.0:587",

@@ -64,3 +64,27 @@ class AddressTaken(Conflict):
         )
         self.address = address
         self.proposals = proposals
+
+
+class NotAllowed(GovmailError):
+    """The actor's role does not allow this (another agency's request, a clerk approving)."""
+
+    code = "forbidden"
+    exit_code = 4
+
+
+class AddressCollisions(Conflict):
+    """Approving a request would give some rows addresses that are taken; nothing was
+    changed. ``collisions`` maps each such row (1-based, as a string) to free proposals."""
+
+    code = "address_collisions"
+    exit_code = 3
+
+    def __init__(self, collisions: dict[str, list[str]]) -> None:
+        rows = ", ".join(collisions)
+        super().__init__(
+            f"Địa chỉ của các dòng {rows} đã được sử dụng: hãy chọn địa chỉ khác cho từng dòng.",
+            f"The addresses of rows {rows} are taken: choose another address for each row.",
+            collisions=collisions,
+        )
+        self.collisions = collisions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import Config
@@ -21,7 +21,15 @@ from govmail.directory.mailboxes import create_mailbox
 from govmail.directory.model import Agency
 from govmail.store import audit
 from govmail.store.database import Database
-from govmail.store.schema import addresses, agencies, mailboxes, people
+from govmail.store.schema import (
+    addresses,
+    agencies,
+    api_tokens,
+    delegations,
+    mailboxes,
+    people,
+    roles,
+)
 
 MAX_NAME = 300
 
@@ -224,7 +232,14 @@ async def lock_active_agency(conn: AsyncConnection, cfg: Config, agency_id: int)
     """Lock the agency's row until the transaction ends and require it to be active, so
     nobody joins an agency that a concurrent transaction is dissolving."""
     await conn.execute(select(agencies.c.id).where(agencies.c.id == agency_id).with_for_update())
-    agency = (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+    found = await load_agencies(conn, cfg, agencies.c.id == agency_id)
+    if not found:
+        # Merged while we waited for the lock: its addresses now name the other agency.
+        raise Conflict(
+            "Cơ quan này đã giải thể và sáp nhập vào cơ quan khác.",
+            "This agency was dissolved and merged into another one.",
+        )
+    agency = found[0]
     if agency.status != "active":
         raise Conflict(
             f"Cơ quan {agency.address} đã giải thể.", f"Agency {agency.address} is dissolved."
@@ -285,57 +300,74 @@ async def rename_agency(
     ``skhcn``); an abbreviation the centre chose (``ttr``) stays unless ``abbr`` or
     ``address`` is given, and correcting a typo in the name never moves the address.
     """
-    name = _clean_name(name)
     async with names.claiming(db, cfg, _numbered(cfg)) as (conn, claim):
-        dom = await names.domain_id(conn, cfg)
-        agency_id = await find_agency_id(conn, cfg, ref)
-        current = await lock_active_agency(conn, cfg, agency_id)
-        parent_local = current.parent_address.split("@")[0] if current.parent_address else None
-        old_local = current.address.split("@")[0]
-        if abbr:
-            abbr = validate_local_part(abbr, frozenset())
-        elif _name_derived(current, old_local, parent_local):
-            abbr = propose_agency_abbreviation(name)
-        else:
-            abbr = current.abbr
-        if address:
-            local = names.requested_local_part(address, cfg)
-        elif abbr == current.abbr:
-            local = old_local
-        else:
-            local = validate_local_part(
-                agency_local_part(abbr, parent_local), cfg.reserved_local_parts
-            )
+        return await rename_agency_in(
+            conn, cfg, ref, name=name, abbr=abbr, address=address, actor=actor, claim=claim
+        )
+
+
+async def rename_agency_in(
+    conn: AsyncConnection,
+    cfg: Config,
+    ref: str,
+    *,
+    name: str,
+    abbr: str | None = None,
+    address: str | None = None,
+    actor: str,
+    source: str = "",
+    claim: names.Claim | None = None,
+) -> Agency:
+    """rename_agency inside the caller's transaction (a Mẫu 02 approval)."""
+    name = _clean_name(name)
+    dom = await names.domain_id(conn, cfg)
+    agency_id = await find_agency_id(conn, cfg, ref)
+    current = await lock_active_agency(conn, cfg, agency_id)
+    parent_local = current.parent_address.split("@")[0] if current.parent_address else None
+    old_local = current.address.split("@")[0]
+    if abbr:
+        abbr = validate_local_part(abbr, frozenset())
+    elif _name_derived(current, old_local, parent_local):
+        abbr = propose_agency_abbreviation(name)
+    else:
+        abbr = current.abbr
+    if address:
+        local = names.requested_local_part(address, cfg)
+    elif abbr == current.abbr:
+        local = old_local
+    else:
+        local = validate_local_part(agency_local_part(abbr, parent_local), cfg.reserved_local_parts)
+    if claim is not None:
         claim.local_part = local
-        if local != old_local:
-            own = {a.split("@")[0] for a in current.aliases}
-            if local not in own and await names.is_taken(conn, dom, local):
-                raise AddressTaken(
-                    names.full_address(local, cfg), await _numbered(cfg)(conn, local)
+    if local != old_local:
+        own = {a.split("@")[0] for a in current.aliases}
+        if local not in own and await names.is_taken(conn, dom, local):
+            raise AddressTaken(names.full_address(local, cfg), await _numbered(cfg)(conn, local))
+        mailbox_id: int = (
+            await conn.execute(
+                select(mailboxes.c.id).where(
+                    mailboxes.c.agency_id == agency_id, mailboxes.c.kind == "agency"
                 )
-            mailbox_id: int = (
-                await conn.execute(
-                    select(mailboxes.c.id).where(
-                        mailboxes.c.agency_id == agency_id, mailboxes.c.kind == "agency"
-                    )
-                )
-            ).scalar_one()
-            await names.change_primary(conn, dom, mailbox_id, local)
-        await conn.execute(
-            update(agencies)
-            .where(agencies.c.id == agency_id)
-            .values(name=name, abbr=abbr, search_text=_search_text(name, abbr, local))
-        )
-        await audit.record(
-            conn,
-            actor,
-            "agency.rename",
-            names.full_address(local, cfg),
-            old_name=current.name,
-            name=name,
-            old_address=current.address,
-        )
-        return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+            )
+        ).scalar_one()
+        await names.change_primary(conn, dom, mailbox_id, local)
+    await conn.execute(
+        update(agencies)
+        .where(agencies.c.id == agency_id)
+        .values(name=name, abbr=abbr, search_text=_search_text(name, abbr, local))
+    )
+    await audit.record(
+        conn,
+        actor,
+        "agency.rename",
+        names.full_address(local, cfg),
+        source=source,
+        old_name=current.name,
+        name=name,
+        old_address=current.address,
+        before={"name": current.name, "address": current.address},
+    )
+    return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
 
 
 def _name_derived(agency: Agency, local: str, parent_local: str | None) -> bool:
@@ -420,3 +452,191 @@ async def dissolve_agency(db: Database, cfg: Config, ref: str, *, actor: str = "
         )
         await audit.record(conn, actor, "agency.dissolve", current.address)
         return (await load_agencies(conn, cfg, agencies.c.id == agency_id))[0]
+
+
+async def merge_agency(
+    db: Database,
+    cfg: Config,
+    source_ref: str,
+    into_ref: str,
+    *,
+    actor: str = "cli",
+    source: str = "cli",
+) -> dict[str, Any]:
+    """Merge the agency ``source_ref`` into ``into_ref`` in one transaction (a sáp nhập).
+
+    The source's active officials move to the target, keeping their addresses (R2);
+    its sub-agencies are put under the target; its agency mailbox is closed and every
+    address it had becomes an alias of the target's agency mailbox, so mail to the old
+    address reaches the new one; delegations of the old mailbox and the source's roles
+    end; the source is dissolved. Refused for the same agency, a target inside the
+    source's subtree, an agency that is not active, or a merge across the R10 scope
+    (external and not). Returns {"merged", "into", "people", "children", "aliases"}.
+    """
+    async with db.write() as conn:
+        # One tree change at a time, as in move_agency: the subtree check below must
+        # still hold when the children are re-parented.
+        await db.serialize(conn, "govmail.agency-tree")
+        src_id = await find_agency_id(conn, cfg, source_ref)
+        dst_id = await find_agency_id(conn, cfg, into_ref)
+        if src_id == dst_id:
+            raise InvalidInput(
+                "Không thể sáp nhập một cơ quan vào chính nó.",
+                "An agency cannot be merged into itself.",
+            )
+        # Rows locked in id order, so two opposite merges cannot deadlock.
+        locked = {i: await lock_active_agency(conn, cfg, i) for i in sorted((src_id, dst_id))}
+        src, dst = locked[src_id], locked[dst_id]
+        await _refuse_merge_across(conn, src_id, dst_id, src, dst)
+        src_box, dst_box = await _agency_mailbox_ids(conn, src_id, dst_id)
+        stamp = audit.now()
+
+        # Officials: the active ones are the merge's subject; removed ones follow too,
+        # because an official is shown with their agency's address, which the source
+        # no longer has once its addresses belong to the target.
+        moved = await conn.execute(
+            update(people)
+            .where(people.c.agency_id == src_id, people.c.status == "active")
+            .values(agency_id=dst_id)
+        )
+        removed = await conn.execute(  # every one left is a removed official
+            update(people).where(people.c.agency_id == src_id).values(agency_id=dst_id)
+        )
+        children = [
+            a.address for a in await load_agencies(conn, cfg, agencies.c.parent_id == src_id)
+        ]
+        await conn.execute(
+            update(agencies).where(agencies.c.parent_id == src_id).values(parent_id=dst_id)
+        )
+
+        # Addresses, oldest first (as aliases are listed): all now the target's aliases.
+        moved_addresses = [
+            names.full_address(local, cfg)
+            for (local,) in await conn.execute(
+                select(addresses.c.local_part)
+                .where(addresses.c.mailbox_id == src_box)
+                .order_by(addresses.c.id)
+            )
+        ]
+        await conn.execute(
+            update(addresses)
+            .where(addresses.c.mailbox_id == src_box)
+            .values(mailbox_id=dst_box, kind="alias")
+        )
+        await conn.execute(
+            update(mailboxes)
+            .where(mailboxes.c.id == src_box)
+            .values(status="deleted", disabled_at=stamp)
+        )
+        revoked = await conn.execute(
+            update(delegations)
+            .where(delegations.c.mailbox_id == src_box, delegations.c.revoked_at.is_(None))
+            .values(revoked_at=stamp)
+        )
+        # A token acting as the closed mailbox would keep acting for a dissolved agency.
+        tokens = await conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.mailbox_id == src_box, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=stamp)
+        )
+        ended_roles = await _end_roles(conn, cfg, src_id, src_box)
+        await conn.execute(
+            update(agencies)
+            .where(agencies.c.id == src_id)
+            .values(status="dissolved", dissolved_at=stamp)
+        )
+
+        people_moved = int(moved.rowcount or 0)
+        await audit.record(
+            conn,
+            actor,
+            "agency.merge",
+            src.address,
+            source=source,
+            into=dst.address,
+            people=people_moved,
+            removed_people=int(removed.rowcount or 0),
+            children=children,
+            aliases=moved_addresses,
+            roles=ended_roles,
+            delegations_revoked=int(revoked.rowcount or 0),
+            tokens_revoked=int(tokens.rowcount or 0),
+            before={
+                "status": "active",
+                "mailbox_status": src.mailbox_status,
+                "parent": src.parent_address,
+                "addresses": moved_addresses,
+                "target_aliases": list(dst.aliases),
+            },
+            after={
+                "status": "dissolved",
+                "mailbox_status": "deleted",
+                "addresses": [],
+                "target_aliases": [*dst.aliases, *moved_addresses],
+            },
+        )
+    return {
+        "merged": src.address,
+        "into": dst.address,
+        "people": people_moved,
+        "children": children,
+        "aliases": moved_addresses,
+    }
+
+
+async def _refuse_merge_across(
+    conn: AsyncConnection, src_id: int, dst_id: int, src: Agency, dst: Agency
+) -> None:
+    """Refuse a merge into the source's own subtree or across the R10 scope."""
+    if src.external != dst.external:
+        raise Conflict(
+            f"Không thể sáp nhập {src.address} vào {dst.address}: một cơ quan thuộc phạm vi"
+            " quy chế, cơ quan kia nằm ngoài phạm vi (Điều 10).",
+            f"Cannot merge {src.address} into {dst.address}: one is within the regulation's"
+            " scope, the other outside it (R10).",
+        )
+    # Walk up from the target: meeting the source means the target is inside it.
+    cursor: int | None = dst_id
+    seen: set[int] = set()
+    while cursor is not None and cursor not in seen:
+        if cursor == src_id:
+            raise Conflict(
+                f"Không thể sáp nhập {src.address} vào cơ quan trực thuộc của nó ({dst.address}).",
+                f"Cannot merge {src.address} into its own sub-agency {dst.address}.",
+            )
+        seen.add(cursor)
+        cursor = await conn.scalar(select(agencies.c.parent_id).where(agencies.c.id == cursor))
+
+
+async def _agency_mailbox_ids(conn: AsyncConnection, src_id: int, dst_id: int) -> tuple[int, int]:
+    rows = await conn.execute(
+        select(mailboxes.c.agency_id, mailboxes.c.id).where(
+            mailboxes.c.agency_id.in_((src_id, dst_id)), mailboxes.c.kind == "agency"
+        )
+    )
+    found = {agency_id: box_id for agency_id, box_id in rows}
+    return found[src_id], found[dst_id]
+
+
+async def _end_roles(
+    conn: AsyncConnection, cfg: Config, agency_id: int, agency_box: int
+) -> list[dict[str, str]]:
+    """Delete the roles held for the agency (its IT officers, its head) or by its
+    mailbox; returns them as {"address", "role"} for the audit log."""
+    held = or_(roles.c.agency_id == agency_id, roles.c.mailbox_id == agency_box)
+    rows = await conn.execute(
+        select(addresses.c.local_part, roles.c.role)
+        .join(
+            addresses,
+            and_(addresses.c.mailbox_id == roles.c.mailbox_id, addresses.c.kind == "primary"),
+            isouter=True,
+        )
+        .where(held)
+        .order_by(roles.c.id)
+    )
+    ended = [
+        {"address": names.full_address(local, cfg) if local else "", "role": role}
+        for local, role in rows
+    ]
+    await conn.execute(delete(roles).where(held))
+    return ended

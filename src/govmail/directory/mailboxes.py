@@ -62,16 +62,33 @@ async def reset_password(
     initial = None if password is not None else generate_initial_password()
     password_hash = await asyncio.to_thread(hash_password, initial or str(password))
     async with db.write() as conn:
-        box = await _active_mailbox(conn, cfg, ref)
-        await conn.execute(
-            update(mailboxes)
-            .where(mailboxes.c.id == box.mailbox_id)
-            .values(password_hash=password_hash, must_change_password=initial is not None)
+        address, _ = await set_password_in(
+            conn, cfg, ref, password_hash, must_change=initial is not None, actor=actor
         )
-        await audit.record(
-            conn, actor, "mailbox.reset_password", names.full_address(box.local_part, cfg)
-        )
-    return names.full_address(box.local_part, cfg), initial
+    return address, initial
+
+
+async def set_password_in(
+    conn: AsyncConnection,
+    cfg: Config,
+    ref: str,
+    password_hash: str,
+    *,
+    must_change: bool,
+    actor: str,
+    source: str = "",
+) -> tuple[str, names.MailboxRef]:
+    """reset_password inside the caller's transaction, with the hash already computed
+    (argon2 runs off the event loop before the transaction). Returns the address."""
+    box = await _active_mailbox(conn, cfg, ref)
+    await conn.execute(
+        update(mailboxes)
+        .where(mailboxes.c.id == box.mailbox_id)
+        .values(password_hash=password_hash, must_change_password=must_change)
+    )
+    address = names.full_address(box.local_part, cfg)
+    await audit.record(conn, actor, "mailbox.reset_password", address, source=source)
+    return address, box
 
 
 async def _active_mailbox(conn: AsyncConnection, cfg: Config, ref: str) -> names.MailboxRef:

@@ -298,14 +298,28 @@ async def move_person(
 ) -> Person:
     """Move an official to another agency; the address never changes (R2)."""
     async with db.write() as conn:
-        person_id, _, _ = await _find_person(conn, cfg, ref, for_change=True)
-        target = await active_agency(conn, cfg, to)
-        await conn.execute(
-            update(people).where(people.c.id == person_id).values(agency_id=target.id)
-        )
-        moved = (await load_people(conn, cfg, people.c.id == person_id))[0]
-        await audit.record(conn, actor, "person.move", moved.address, to=moved.agency_address)
-        return moved
+        return await move_person_in(conn, cfg, ref, to=to, actor=actor)
+
+
+async def move_person_in(
+    conn: AsyncConnection, cfg: Config, ref: str, *, to: str, actor: str, source: str = ""
+) -> Person:
+    """move_person inside the caller's transaction (a Mẫu 02 transfer in, R8)."""
+    person_id, _, _ = await _find_person(conn, cfg, ref, for_change=True)
+    before = (await load_people(conn, cfg, people.c.id == person_id))[0]
+    target = await active_agency(conn, cfg, to)
+    await conn.execute(update(people).where(people.c.id == person_id).values(agency_id=target.id))
+    moved = (await load_people(conn, cfg, people.c.id == person_id))[0]
+    await audit.record(
+        conn,
+        actor,
+        "person.move",
+        moved.address,
+        source=source,
+        to=moved.agency_address,
+        before={"agency": before.agency_address},
+    )
+    return moved
 
 
 async def update_person(
@@ -330,59 +344,93 @@ async def update_person(
         before = (await load_people(conn, cfg, people.c.id == person_id))[0]
         propose = proposer(cfg, before.full_name, await _agency(conn, cfg, before.agency_address))
     async with names.claiming(db, cfg, propose) as (conn, claim):
-        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, for_change=True)
-        dom = await names.domain_id(conn, cfg)
-        current = (await load_people(conn, cfg, people.c.id == person_id))[0]
-        changes: dict[str, str] = {}
-        if position is not None:
-            changes["position"] = clean_field(position, "Chức vụ", "Position")
-        if department is not None:
-            changes["department"] = clean_field(department, "Bộ phận công tác", "Department")
-        if new_local is not None:
-            claim.local_part = new_local
-            own = {a.split("@")[0] for a in current.aliases}
-            if new_local != local:
-                if new_local not in own and await names.is_taken(conn, dom, new_local):
-                    raise AddressTaken(
-                        names.full_address(new_local, cfg), await propose(conn, new_local)
-                    )
-                await names.change_primary(conn, dom, mailbox_id, new_local)
-                local = new_local
-        search = person_search_text(
-            current.full_name,
-            local,
-            changes.get("position", current.position),
-            changes.get("department", current.department),
-        )
-        await conn.execute(
-            update(people).where(people.c.id == person_id).values(search_text=search, **changes)
-        )
-        await audit.record(
+        claim.local_part = new_local or ""
+        return await change_person(
             conn,
-            actor,
-            "person.update",
-            names.full_address(local, cfg),
-            old=current.address,
-            **changes,
+            cfg,
+            ref,
+            position=position,
+            department=department,
+            new_local=new_local,
+            actor=actor,
+            propose=propose,
         )
-        return (await load_people(conn, cfg, people.c.id == person_id))[0]
+
+
+async def change_person(
+    conn: AsyncConnection,
+    cfg: Config,
+    ref: str,
+    *,
+    position: str | None = None,
+    department: str | None = None,
+    new_local: str | None = None,
+    actor: str,
+    source: str = "",
+    propose: names.Proposer | None = None,
+) -> Person:
+    """update_person inside the caller's transaction (a Mẫu 02 approval changes many
+    people in one). Raises AddressTaken, with proposals when ``propose`` is given."""
+    person_id, mailbox_id, local = await _find_person(conn, cfg, ref, for_change=True)
+    dom = await names.domain_id(conn, cfg)
+    current = (await load_people(conn, cfg, people.c.id == person_id))[0]
+    changes: dict[str, str] = {}
+    if position is not None:
+        changes["position"] = clean_field(position, "Chức vụ", "Position")
+    if department is not None:
+        changes["department"] = clean_field(department, "Bộ phận công tác", "Department")
+    if new_local is not None and new_local != local:
+        own = {a.split("@")[0] for a in current.aliases}
+        if new_local not in own and await names.is_taken(conn, dom, new_local):
+            proposals = await propose(conn, new_local) if propose is not None else []
+            raise AddressTaken(names.full_address(new_local, cfg), proposals)
+        await names.change_primary(conn, dom, mailbox_id, new_local)
+        local = new_local
+    search = person_search_text(
+        current.full_name,
+        local,
+        changes.get("position", current.position),
+        changes.get("department", current.department),
+    )
+    await conn.execute(
+        update(people).where(people.c.id == person_id).values(search_text=search, **changes)
+    )
+    before = {k: getattr(current, k) for k in changes}
+    await audit.record(
+        conn,
+        actor,
+        "person.update",
+        names.full_address(local, cfg),
+        source=source,
+        old=current.address,
+        before=before,
+        **changes,
+    )
+    return (await load_people(conn, cfg, people.c.id == person_id))[0]
 
 
 async def remove_person(db: Database, cfg: Config, ref: str, *, actor: str = "cli") -> Person:
     """Remove an official's mailbox (R9, Mẫu 03). The address stays taken, never reissued
     to someone else, so mail for the old holder cannot reach a newcomer."""
     async with db.write() as conn:
-        person_id, mailbox_id, local = await _find_person(conn, cfg, ref, for_change=True)
-        stamp = audit.now()
-        await conn.execute(
-            update(people)
-            .where(people.c.id == person_id)
-            .values(status="removed", removed_at=stamp)
-        )
-        await conn.execute(
-            update(mailboxes)
-            .where(mailboxes.c.id == mailbox_id)
-            .values(status="deleted", disabled_at=stamp)
-        )
-        await audit.record(conn, actor, "person.remove", names.full_address(local, cfg))
-        return (await load_people(conn, cfg, people.c.id == person_id))[0]
+        return await remove_person_in(conn, cfg, ref, actor=actor)
+
+
+async def remove_person_in(
+    conn: AsyncConnection, cfg: Config, ref: str, *, actor: str, source: str = "", **why: Any
+) -> Person:
+    """remove_person inside the caller's transaction; ``why`` goes to the audit entry."""
+    person_id, mailbox_id, local = await _find_person(conn, cfg, ref, for_change=True)
+    stamp = audit.now()
+    await conn.execute(
+        update(people).where(people.c.id == person_id).values(status="removed", removed_at=stamp)
+    )
+    await conn.execute(
+        update(mailboxes)
+        .where(mailboxes.c.id == mailbox_id)
+        .values(status="deleted", disabled_at=stamp)
+    )
+    await audit.record(
+        conn, actor, "person.remove", names.full_address(local, cfg), source=source, **why
+    )
+    return (await load_people(conn, cfg, people.c.id == person_id))[0]

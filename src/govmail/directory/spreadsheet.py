@@ -8,7 +8,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -107,18 +107,7 @@ def read_staff_list(path: Path) -> Iterator[StaffRow | RowProblem]:
     the file has another extension, cannot be read, is a CSV in a legacy Vietnamese
     encoding (TCVN3, VNI), holds no data or has a header without a name column.
     """
-    suffix = path.suffix.lower()
-    if suffix == ".xlsx":
-        rows = _xlsx_rows(path)
-    elif suffix == ".csv":
-        rows = _csv_rows(path)
-    else:
-        raise InvalidInput(
-            f"Tệp {path.name} không phải bảng tính .xlsx hoặc .csv"
-            " (tệp .xls cũ: hãy lưu lại dưới dạng .xlsx).",
-            f"{path.name} is not an .xlsx or .csv spreadsheet (save old .xls files as .xlsx).",
-            file=str(path),
-        )
+    rows = _raw_rows(path)
     # Find the layout now, so an empty or unusable file fails before the caller starts.
     try:
         head = _leading_rows(rows)
@@ -264,6 +253,14 @@ def _formula_problem(
     if index is None:
         return None
     label_vi, label_en = _FIELD_LABELS[field]
+    return formula_problem(row_number, index, label_vi, label_en, text)
+
+
+def formula_problem(
+    row_number: int, index: int, label_vi: str, label_en: str, text: str
+) -> RowProblem | None:
+    """A problem when ``text``, read from column ``index`` (0-based) of the column named
+    ``label_vi``/``label_en``, is an Excel formula error or an unevaluated formula."""
     column = _column_letter(index)
     if text in _FORMULA_ERRORS:
         return RowProblem(
@@ -334,6 +331,165 @@ def _mapped(cells: Sequence[Any], columns: dict[str, int]) -> list[Any]:
 
 def _is_blank(cells: Sequence[Any]) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+# --- header-mapped tables (the request forms, other lists) -----------------------------
+
+
+@dataclass
+class Table:
+    """A spreadsheet's data rows under its header, as read_table finds them.
+
+    ``columns`` maps each recognised field to its 0-based column. ``header_rows`` holds
+    the header's row numbers: two when the row under the header names sub-columns (Mẫu
+    02's "Đề nghị thay đổi" over "Mã" and "Nội dung mới"), none when the file has no
+    header (or no data at all) and the fields are taken in the caller's order. ``rows``
+    yields (row number, raw cells) for each row with something in a mapped column,
+    repeated headers skipped. Close the table (or use ``with``) when stopping early.
+    """
+
+    columns: dict[str, int]
+    header_rows: tuple[int, ...]
+    rows: Iterator[tuple[int, Sequence[Any]]]
+    _source: Generator[_RawRow, None, None]
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_table(
+    path: Path,
+    headers: Mapping[str, Sequence[str]],
+    order: Sequence[str],
+    *,
+    key: str = "name",
+    search_rows: int = 20,
+) -> Table:
+    """Open the .xlsx (first sheet) or .csv at ``path`` as a table of ``headers``' fields.
+
+    ``headers`` maps each field to the column titles that name it (compared without
+    diacritics, case, spaces or punctuation). The header is the first of the first
+    ``search_rows`` non-blank rows that names the ``key`` field, else the first naming
+    two fields (a header missing ``key``: the caller says so); without one, the fields
+    are ``order``'s, after an ordinal (STT) column if the first row starts with one.
+    Files are read as read_staff_list reads them. Raises InvalidInput for another
+    extension, an unreadable file or a legacy-encoded CSV; a file without data gives a
+    table without header or rows. Reading ``rows`` can raise InvalidInput for a file
+    damaged further on.
+    """
+    source = _raw_rows(path)
+    try:
+        keys = {_header_key(label): field for field, labels in headers.items() for label in labels}
+        head: list[_RawRow] = []
+        for row in source:
+            if not _is_blank(row[1]):
+                head.append(row)
+                if len(head) == search_rows:
+                    break
+        columns, header_rows, start = _table_layout(head, keys, order, key)
+    except BaseException:
+        source.close()
+        raise
+    return Table(columns, header_rows, _table_rows(columns, keys, head[start:], source), source)
+
+
+def header_key(text: str) -> str:
+    """A header cell as compared: no diacritics, case, spaces or punctuation."""
+    return _header_key(text)
+
+
+def cell_text(value: Any, *, keep_lines: bool = False) -> str:
+    """A cell as clean text (NFC, whitespace collapsed, numbers without a trailing .0).
+
+    With ``keep_lines`` a text cell keeps its line breaks (one value per line, as Mẫu
+    02's "Mã" and "Nội dung mới" cells hold them), each line collapsed on its own and
+    trailing empty lines dropped; leading ones stay, since they keep lines aligned.
+    """
+    if not keep_lines or not isinstance(value, str):
+        return _text(value)
+    lines = [_text(line) for line in value.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _raw_rows(path: Path) -> Generator[_RawRow, None, None]:
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        return _xlsx_rows(path)
+    if suffix == ".csv":
+        return _csv_rows(path)
+    raise InvalidInput(
+        f"Tệp {path.name} không phải bảng tính .xlsx hoặc .csv"
+        " (tệp .xls cũ: hãy lưu lại dưới dạng .xlsx).",
+        f"{path.name} is not an .xlsx or .csv spreadsheet (save old .xls files as .xlsx).",
+        file=str(path),
+    )
+
+
+def _table_layout(
+    head: Sequence[_RawRow], keys: Mapping[str, str], order: Sequence[str], key: str
+) -> tuple[dict[str, int], tuple[int, ...], int]:
+    """The columns, the header's row numbers and where data starts in ``head``."""
+    if not head:
+        return {}, (), 0
+    found = [_columns_of(cells, keys) for _, cells in head]
+    index = next((i for i, columns in enumerate(found) if key in columns), None)
+    if index is None:
+        index = next((i for i, columns in enumerate(found) if len(columns) >= 2), None)
+    if index is None:
+        first = head[0][1]
+        offset = 1 if len(first) > 1 and _is_ordinal(first[0]) else 0
+        return {field: offset + i for i, field in enumerate(order)}, (), 0
+    columns = dict(found[index])
+    header_rows: tuple[int, ...] = (head[index][0],)
+    start = index + 1
+    # A second header row names sub-columns under a merged title; it holds only titles.
+    if start < len(head) and found[start] and _only_titles(head[start][1], keys):
+        for field, column in found[start].items():
+            columns.setdefault(field, column)
+        header_rows += (head[start][0],)
+        start += 1
+    return columns, header_rows, start
+
+
+def _columns_of(cells: Sequence[Any], keys: Mapping[str, str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        if isinstance(cell, str):
+            field = keys.get(_header_key(cell))
+            if field is not None and field not in columns:
+                columns[field] = index
+    return columns
+
+
+def _only_titles(cells: Sequence[Any], keys: Mapping[str, str]) -> bool:
+    return all(
+        _is_blank((cell,)) or (isinstance(cell, str) and _header_key(cell) in keys)
+        for cell in cells
+    )
+
+
+def _table_rows(
+    columns: dict[str, int],
+    keys: Mapping[str, str],
+    head: Iterable[_RawRow],
+    rest: Generator[_RawRow, None, None],
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    try:
+        for row_number, cells in chain(head, rest):
+            mapped = _mapped(cells, columns)
+            # Lists pasted together from several sheets repeat the header.
+            if not _is_blank(mapped) and not _only_titles(mapped, keys):
+                yield row_number, cells
+    finally:
+        rest.close()
 
 
 # --- file formats -----------------------------------------------------------------------

@@ -196,6 +196,10 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(320), nullable=False),
     Column("details", JSON, nullable=False),
+    # Where the action came from: a client IP, "api:<token name>", "cli" (migration 0009).
+    Column("source", String(200), nullable=False, server_default=""),
+    Index("ix_audit_log_action", "action"),
+    Index("ix_audit_log_target", "target"),
 )
 
 # --- Mail store (migration 0002) --------------------------------------------------------
@@ -277,6 +281,9 @@ delegations = Table(
     Column("can_read", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # The head's signed authorisation (R22), a blob (migration 0009).
+    Column("document_blob", String(64), nullable=True),
+    Column("document_name", String(200), nullable=True),
     UniqueConstraint("mailbox_id", "person_id"),
 )
 
@@ -489,4 +496,111 @@ vacation_replies = Table(
     Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), primary_key=True),
     Column("sender", String(320), primary_key=True),  # lower-cased envelope sender
     Column("replied_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- the agency portal and the admin console (migration 0009) ----------------------------
+# Who may do what beyond reading their own mail: the centre's administrators, the
+# Director who approves R10 requests, and per agency its IT officers and its head.
+# ``scope`` is the agency id for the per-agency roles and 0 for province-wide ones.
+ROLE_NAMES = ("centre_admin", "director", "it_officer", "agency_head")
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=True, index=True),
+    Column("scope", Integer, nullable=False),
+    Column("granted_by", String(200), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(
+        "role in ('centre_admin', 'director', 'it_officer', 'agency_head')", name="role"
+    ),
+    CheckConstraint(
+        "(role in ('it_officer', 'agency_head')) = (agency_id is not null)", name="scope"
+    ),
+    UniqueConstraint("mailbox_id", "role", "scope"),
+)
+# An agency's request to the centre: Mẫu 01 (new), 02 (change), 03 (delete), a password
+# reset (R7) or a delegation of the agency mailbox (R22). ``rows`` holds the form's table
+# as submitted; ``payload`` its other fields; ``result`` what approval did. Only one open
+# request may carry the same content (``fingerprint``): a form sent twice is refused.
+REQUEST_FORMS = ("01", "02", "03", "reset", "delegation")
+REQUEST_OPEN = "status in ('pending', 'awaiting_director')"
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("form", String(16), nullable=False),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=True, index=True),
+    Column("status", String(24), nullable=False),
+    Column("submitted_by", String(320), nullable=False),
+    Column("submitter_mailbox_id", Integer, ForeignKey("mailboxes.id")),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("decision_date", Date, nullable=True),  # R21: when the decision took effect
+    Column("late", Boolean, nullable=False, server_default=text("false")),
+    Column("rows", JSON, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("document_blob", String(64), nullable=True),
+    Column("document_name", String(200), nullable=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("endorsed_by", String(320), nullable=True),  # the Director (R10)
+    Column("endorsed_at", DateTime(timezone=True), nullable=True),
+    Column("decided_by", String(320), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("result", JSON, nullable=True),
+    CheckConstraint("form in ('01', '02', '03', 'reset', 'delegation')", name="form"),
+    CheckConstraint(
+        "status in ('pending', 'awaiting_director', 'approved', 'rejected', 'withdrawn')",
+        name="status",
+    ),
+    Index("ix_requests_status_submitted_at", "status", "submitted_at"),
+    Index(
+        "uq_requests_open_fingerprint",
+        "fingerprint",
+        unique=True,
+        sqlite_where=text(REQUEST_OPEN),
+        postgresql_where=text(REQUEST_OPEN),
+    ),
+)
+request_events = Table(
+    "request_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Integer, ForeignKey("requests.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+)
+# Incident reports (R20, R23): an agency or official reports, the centre works the ticket.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agencies.id"), nullable=True),
+    Column("reported_by", String(320), nullable=False),
+    Column("reporter_mailbox_id", Integer, ForeignKey("mailboxes.id")),
+    Column("subject", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("resolution", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("status in ('open', 'in_progress', 'resolved')", name="status"),
+)
+# Bearer tokens for the JSON API: a token acts as the mailbox it was issued for, with
+# that mailbox's roles; only the SHA-256 of the token is kept.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("mailbox_id", Integer, ForeignKey("mailboxes.id"), nullable=False),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
