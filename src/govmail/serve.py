@@ -192,6 +192,9 @@ def _announce(cfg: Config, listening: dict[str, str], as_json: bool) -> None:
         if demo:
             print("Tài khoản mẫu (demo accounts):")
             for account in demo:
-                print(f"  {account['address']} / {account['password']}  ({account['name']})")
+                role = f", {account['role']}" if account.get("role") else ""
+                print(
+                    f"  {account['address']} / {account['password']}  ({account['name']}{role})"
+                )
         print("Dừng: Ctrl+C")
     sys.stdout.flush()

@@ -205,10 +205,16 @@ def test_classified_stamp_is_held_alerted_and_released_by_the_centre(
             ("Kế hoạch.docx", documents.docx(["UBND TỈNH KHÁNH HÒA", "TỐI MẬT", "KẾ HOẠCH"])),
         ),
     )
+    # The agency's IT officer hears of it too (Điều 14.5).
+    assert (
+        cli(policed.data_dir, "role", "grant", BINH, "it_officer", "--agency", TTR).exit_code == 0
+    )
     code, text = send(policed, stamped)
     assert code == 550 and text.startswith("5.7.1 ")
     assert "TOI MAT" in text
     assert received(policed, BINH, stamped["Message-ID"]) is None
+    officer = [parsed(raw) for _, raw in mailbox_messages(policed.data_dir, BINH)]
+    assert any("độ mật" in str(m["Subject"]) for m in officer)
 
     # Held for the centre, alerted to the postmaster (ttr@), told to the sender.
     held = json.loads(cli(policed.data_dir, "policy", "quarantine", "--json").output)

@@ -53,7 +53,7 @@ PasswordStdin = Annotated[
         help="Read the password from the first line of standard input (not visible in ps).",
     ),
 ]
-DEFAULT_DATA = Path("data")
+DEFAULT_DATA: Path = Path("data")
 
 app = typer.Typer(
     help="govmail — hệ thống thư điện tử công vụ (official e-mail platform).",
@@ -195,7 +195,8 @@ def init(
     if demo:
         lines.append(f"  Tỉnh mẫu: {result.demo_agencies} cơ quan, {result.demo_people} cán bộ.")
         lines.extend(
-            f"  Tài khoản mẫu: {a['address']} / {a['password']} ({a['name']}, {a['agency']})"
+            f"  Tài khoản mẫu: {a['address']} / {a['password']} ({a['name']}, {a['agency']}"
+            + (f"; {a['role']})" if a.get("role") else ")")
             for a in result.demo_accounts
         )
     _emit(as_json, result.as_dict(), "\n".join(lines))
@@ -486,6 +487,49 @@ def mailbox_reset_password(
     _emit(as_json, {"address": mailbox, "initial_password": initial}, text)
 
 
+@mailbox_app.command("export")
+def mailbox_export(
+    address: Annotated[str, typer.Argument(help="The mailbox's address (a deleted one too).")],
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Directory (default: <data>/archives).")
+    ] = None,
+    data: DataDir = DEFAULT_DATA,
+    as_json: AsJson = False,
+) -> None:
+    """Xuất toàn bộ thư của hộp thư ra tệp ZIP lưu trữ (export a mailbox to an archive, R9)."""
+    from govmail.mailstore.archive import MailboxArchive, export_mailbox
+    from govmail.store import audit
+    from govmail.store.blobs import FileBlobStore
+
+    who = _os_actor()
+
+    async def export(db: Database, cfg: Config) -> MailboxArchive:
+        done = await export_mailbox(
+            db, cfg, FileBlobStore(cfg.blob_dir), address, to or cfg.archive_dir
+        )
+        async with db.write() as conn:  # a bulk read of someone's mail is audited
+            await audit.record(
+                conn,
+                who,
+                "mailbox.export",
+                done.address,
+                source="cli",
+                path=str(done.path),
+                messages=done.messages,
+                missing=done.missing,
+            )
+        return done
+
+    result = _run(data, as_json, export)
+    text = (
+        f"Đã xuất {result.messages} thư, {result.folders} thư mục của {result.address}"
+        f" vào {result.path} ({result.size:,} byte)."
+    )
+    if result.missing:
+        text += f" Cảnh báo: {result.missing} thư không đọc được nội dung (xem manifest.json)."
+    _emit(as_json, result.as_dict(), text)
+
+
 @mailbox_app.command("quota")
 def mailbox_quota(
     address: Annotated[str, typer.Argument(help="The mailbox's address.")],
@@ -770,13 +814,29 @@ def dns_records_cmd(data: DataDir = DEFAULT_DATA, as_json: AsJson = False) -> No
 def delegation_grant(
     agency: Annotated[str, typer.Argument(help="The agency mailbox's address, e.g. stttt.")],
     person: Annotated[str, typer.Argument(help="The delegated official's address.")],
+    document: Annotated[
+        Path | None,
+        typer.Option("--document", help="The head's signed authorisation (R22), kept on file."),
+    ] = None,
     data: DataDir = DEFAULT_DATA,
     as_json: AsJson = False,
 ) -> None:
     """Ủy quyền cho một cán bộ dùng hộp thư cơ quan (let an official use it)."""
     from govmail.directory.delegations import grant_delegation
+    from govmail.store.blobs import FileBlobStore
 
-    change = _run(data, as_json, lambda db, cfg: grant_delegation(db, cfg, agency, person))
+    who = _os_actor()
+    attached = _translated(as_json, document.read_bytes) if document is not None else None
+
+    async def grant(db: Database, cfg: Config) -> Any:
+        kept = None
+        if document is not None and attached is not None:
+            kept = (document.name, FileBlobStore(cfg.blob_dir).put(attached))
+        return await grant_delegation(
+            db, cfg, agency, person, actor=who, source="cli", document=kept
+        )
+
+    change = _run(data, as_json, grant)
     _emit(
         as_json,
         change.as_dict(),
@@ -907,3 +967,12 @@ def policy_delete(
         lambda db, cfg: delete_held(db, FileBlobStore(cfg.blob_dir), held_id, actor=who),
     )
     _emit(as_json, {"deleted": held_id}, f"Đã xóa thư số {held_id}.")
+
+
+# The commands of the request workflows, roles, passwords, tokens and incidents live in
+# their own module, which adds them to ``app`` when imported (after everything above).
+from govmail.cli import workflows as _workflows  # noqa: E402, F401
+from govmail.cli.upkeep import agency_merge, audit_app  # noqa: E402
+
+agency_app.command("merge")(agency_merge)
+app.add_typer(audit_app, name="audit")

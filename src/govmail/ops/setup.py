@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import CONFIG_FILE, Config, config_from_text, render_config
 from govmail.core.errors import Conflict, InvalidInput
@@ -19,15 +20,25 @@ from govmail.delivery.dkim import ensure_keys
 from govmail.directory import addresses as names
 from govmail.directory.agencies import create_agency
 from govmail.directory.importer import import_rows
+from govmail.directory.model import Agency
 from govmail.directory.passwords import hash_password
 from govmail.directory.spreadsheet import StaffRow
 from govmail.ops.tls import write_self_signed
 from govmail.store import audit
 from govmail.store.database import Database
-from govmail.store.schema import agencies, domains
+from govmail.store.schema import addresses, agencies, domains, roles
 
 # Public on purpose: the demo province is for trying govmail out, never for real mail.
 DEMO_PASSWORD = "Demo@1480"
+
+
+# The demo's first officials get the portal's and the console's roles, so every page
+# can be tried: the centre's administrator, an agency IT officer, the Director (R10).
+DEMO_ROLES = (
+    ("centre_admin", "Quản trị Trung tâm CNTT&TT"),
+    ("it_officer", "Cán bộ chuyên trách CNTT của cơ quan"),
+    ("director", "Giám đốc Sở TT&TT"),
+)
 
 
 @dataclass
@@ -151,6 +162,7 @@ async def load_demo(db: Database, cfg: Config, result: InitResult) -> None:
                 "The database already holds agencies; the demo province loads only into"
                 " an empty one.",
             )
+        staff: list[tuple[Agency, list[dict[str, object]]]] = []
         for sample in demo_province():
             # Top-level agencies' addresses are their abbreviations, so the parent's
             # abbreviation names it.
@@ -171,13 +183,43 @@ async def load_demo(db: Database, cfg: Config, result: InitResult) -> None:
             summary = await import_rows(conn, cfg, agency, rows, password_hash=password_hash)
             result.demo_agencies += 1
             result.demo_people += len(summary.created)
-            if len(result.demo_accounts) < 3 and summary.created:
-                first = summary.created[0]
-                result.demo_accounts.append(
-                    {
-                        "address": str(first["address"]),
-                        "name": str(first["name"]),
-                        "agency": agency.name,
-                        "password": DEMO_PASSWORD,
-                    }
-                )
+            staff.append((agency, summary.created))
+        # The Department of Information and Communications hosts the centre and its
+        # Director; the first other agency with staff gets an IT officer.
+        home = next(
+            (a for a in staff if "Thông tin và Truyền thông" in a[0].name and len(a[1]) > 1),
+            next(a for a in staff if len(a[1]) > 1),
+        )
+        other = next(a for a in staff if a[0].id != home[0].id and a[1])
+        for (agency, created), index, (role, label) in zip(
+            (home, other, home), (1, 0, 0), DEMO_ROLES, strict=True
+        ):
+            person = created[index]
+            await _grant_demo_role(conn, str(person["address"]), role, agency.id)
+            result.demo_accounts.append(
+                {
+                    "address": str(person["address"]),
+                    "name": str(person["name"]),
+                    "agency": agency.name,
+                    "password": DEMO_PASSWORD,
+                    "role": label,
+                }
+            )
+
+
+async def _grant_demo_role(conn: AsyncConnection, address: str, role: str, agency_id: int) -> None:
+    box = await conn.scalar(
+        select(addresses.c.mailbox_id).where(addresses.c.local_part == address.split("@")[0])
+    )
+    scoped = agency_id if role in ("it_officer", "agency_head") else None
+    await conn.execute(
+        insert(roles).values(
+            mailbox_id=box,
+            role=role,
+            agency_id=scoped,
+            scope=scoped or 0,
+            granted_by="demo",
+            granted_at=audit.now(),
+        )
+    )
+    await audit.record(conn, "demo", "role.grant", address, role=role)

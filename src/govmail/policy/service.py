@@ -29,6 +29,7 @@ from govmail.store.schema import (
     people,
     policy_decisions,
     quarantine,
+    roles,
 )
 
 log = logging.getLogger(__name__)
@@ -238,8 +239,8 @@ class SendingPolicy:
         client_ip: str,
     ) -> Delivery | None:
         """The alert about a classification mark to the centre (postmaster) and the
-        sender's agency (its agency mailbox; the IT officer role arrives with the agency
-        portal), as a delivery to commit; None (logged) when nobody can take it."""
+        sender's agency (its IT officers and its agency mailbox), as a delivery to commit;
+        None (logged) when nobody can take it."""
         try:
             boxes: dict[int, str] = {}
             if self.cfg.postmaster:
@@ -248,9 +249,11 @@ class SendingPolicy:
                     boxes[postmaster.mailbox_id] = f"postmaster@{self.cfg.domain}"
             if not boxes:
                 log.warning("classification alert: [mail] postmaster is not set or not active")
-            agency = await self.db.run(lambda c: _agency_mailbox(c, incoming.account), write=False)
-            if agency is not None:
-                boxes.setdefault(agency, "")
+            at_agency = await self.db.run(
+                lambda c: _agency_mailboxes(c, incoming.account), write=False
+            )
+            for box in at_agency:
+                boxes.setdefault(box, "")
             if not boxes:
                 return None
             raw = quarantine_alert(
@@ -322,17 +325,26 @@ def _insert_records(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(policy_decisions), rows)
 
 
-def _agency_mailbox(conn: Connection, account: Account | None) -> int | None:
-    """The active agency mailbox of the agency ``account``'s owner works in."""
+def _agency_mailboxes(conn: Connection, account: Account | None) -> list[int]:
+    """Who at the sender's agency hears of a classification mark: its IT officers
+    (Điều 14.5: they handle the agency's incidents) and its active agency mailbox."""
     if account is None or account.person_id is None:
-        return None
-    row = conn.execute(
-        select(mailboxes.c.id)
-        .select_from(people.join(mailboxes, mailboxes.c.agency_id == people.c.agency_id))
+        return []
+    agency = select(people.c.agency_id).where(people.c.id == account.person_id).scalar_subquery()
+    officers = conn.scalars(
+        select(roles.c.mailbox_id)
+        .join(mailboxes, mailboxes.c.id == roles.c.mailbox_id)
         .where(
-            people.c.id == account.person_id,
+            roles.c.agency_id == agency,
+            roles.c.role == "it_officer",
+            mailboxes.c.status == "active",
+        )
+    ).all()
+    own = conn.scalars(
+        select(mailboxes.c.id).where(
+            mailboxes.c.agency_id == agency,
             mailboxes.c.kind == "agency",
             mailboxes.c.status == "active",
         )
-    ).first()
-    return None if row is None or row.id == account.mailbox_id else int(row.id)
+    ).all()
+    return [box for box in (*officers, *own) if box != account.mailbox_id]
