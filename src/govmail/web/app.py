@@ -23,14 +23,18 @@ from govmail.mailstore.service import MailStore
 from govmail.policy.service import SendingPolicy
 from govmail.store.database import Database
 from govmail.web.agency import agency_router
+from govmail.web.api import api_app
 from govmail.web.auth import auth_router
 from govmail.web.compose import compose_router
+from govmail.web.console import console_router
 from govmail.web.directory import directory_router
 from govmail.web.mail import mail_router
 from govmail.web.pages import PAGE_CSP, SECURITY_HEADERS, Pages, WebServices, error_text
+from govmail.web.portal import portal_router
 from govmail.web.session import AccountLoader, Forbidden, Gate, NotSignedIn, StepOwed
 from govmail.web.settings import settings_router
 from govmail.web.wellknown import wellknown_router
+from govmail.workflows.service import request_desk
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -80,6 +84,7 @@ def create_app(
             sending=sending,
             limits=limits or SessionLimits(),
             pages=Pages(),
+            desk=request_desk(db, cfg, store.blobs),
         )
         _add_webmail(app, services)
     app.add_middleware(SecurityHeaders)
@@ -94,6 +99,9 @@ def _add_webmail(app: FastAPI, services: WebServices) -> None:
     app.include_router(agency_router(services, gate))
     app.include_router(directory_router(services, gate))
     app.include_router(settings_router(services, gate))
+    app.include_router(portal_router(services, gate))
+    app.include_router(console_router(services, gate))
+    app.mount("/api", api_app(services))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     pages = services.pages
 

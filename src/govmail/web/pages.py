@@ -20,6 +20,7 @@ from govmail.mailstore.access import AccessLog
 from govmail.mailstore.service import MailStore
 from govmail.policy.service import SendingPolicy
 from govmail.store.database import Database
+from govmail.workflows.requests import RequestDesk
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class WebServices:
     sending: SendingPolicy | None
     limits: SessionLimits
     pages: Pages
+    desk: RequestDesk  # agencies' requests: the portal, the console and the API
 
 
 # Vietnamese names of the folders' roles; user folders show their own name.

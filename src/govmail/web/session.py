@@ -24,6 +24,7 @@ from govmail.directory.sessions import (
 )
 from govmail.mailstore.folders import readable_delegations
 from govmail.store.database import Database
+from govmail.workflows.roles import Principal, load_principal
 
 COOKIE = "govmail_session"
 CSRF_FIELD = "csrf"
@@ -188,3 +189,12 @@ class AccountLoader:
 
         account, address = await self.db.run(work, write=False, brief=True)
         return Visit(session, account, session.viewing, address, client)
+
+
+async def principal_of(db: Database, visit: Visit) -> Principal:
+    """The workflow principal of a signed-in visit: the account that logged in (never the
+    agency mailbox it may be viewing), its roles, audited with its address and client IP."""
+    async with db.read() as conn:
+        return await load_principal(
+            conn, visit.account.mailbox_id, actor=visit.account.address, source=visit.client
+        )
