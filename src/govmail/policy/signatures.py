@@ -4,9 +4,11 @@ the operator's trust roots and CRLs, and word the result for a header and for pe
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import threading
+import types
 import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
@@ -14,28 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509 as pyca_x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.keys import load_certs_from_pemder_data
-from pyhanko.pdf_utils.crypt.api import AuthStatus
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.ades.report import AdESIndeterminate
-from pyhanko.sign.fields import enumerate_sig_fields
-from pyhanko.sign.validation import (
-    EmbeddedPdfSignature,
-    PdfSignatureStatus,
-    SignatureCoverageLevel,
-    validate_pdf_signature,
-)
-from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.policy_decl import (
-    CertRevTrustPolicy,
-    FreshnessReqType,
-    RevocationCheckingPolicy,
-)
+
+if TYPE_CHECKING:
+    from pyhanko.sign.validation import EmbeddedPdfSignature, PdfSignatureStatus
+    from pyhanko_certvalidator import ValidationContext
 
 from govmail.core.errors import InvalidInput
 
@@ -94,24 +82,62 @@ MAX_REVISIONS_FOR_DIFF = 100
 # Longest filename / signer name put into a header or a sentence.
 MAX_FIELD_CHARS = 200
 
-# Vietnamese CAs issue signing certificates with nonRepudiation, with digitalSignature,
-# or with both. Either bit means "issued for signing"; pyHanko's default (nonRepudiation
-# only) would call a correct signature by a digitalSignature-only certificate
-# "untrusted", and a mail gateway that only informs must not cry wolf. What is trusted
-# is still decided by the chain to a configured root. No extended key usage is required.
-_KEY_USAGE = KeyUsageConstraints(
-    key_usage={"non_repudiation", "digital_signature"}, match_all_key_usages=False
-)
-# Soft-fail revocation: a certificate whose CA has no configured CRL is judged without
-# one (revoked-if-known); a configured CRL is consulted for certificates that declare a
-# distribution point, as Vietnamese CA certificates do. A configured CRL counts however
-# old it is: the operator chose it, and a lapsed nextUpdate must not turn every signature
-# of that CA "untrusted" (TrustStore.stale_crls tells the operator to refresh it).
-_REVOCATION = CertRevTrustPolicy(
-    RevocationCheckingPolicy.from_legacy("soft-fail"),
-    freshness=timedelta(days=36500),
-    freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
-)
+
+@functools.cache
+def _hanko() -> Any:
+    """pyHanko, imported on first use: it costs ~0.8 s, and only a PDF that carries a
+    signature needs it (every server start and CLI command would pay it otherwise)."""
+    from pyhanko.keys import load_certs_from_pemder_data
+    from pyhanko.pdf_utils.crypt.api import AuthStatus
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.ades.report import AdESIndeterminate
+    from pyhanko.sign.fields import enumerate_sig_fields
+    from pyhanko.sign.validation import (
+        EmbeddedPdfSignature,
+        SignatureCoverageLevel,
+        validate_pdf_signature,
+    )
+    from pyhanko.sign.validation.settings import KeyUsageConstraints
+    from pyhanko_certvalidator import ValidationContext
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        FreshnessReqType,
+        RevocationCheckingPolicy,
+    )
+
+    return types.SimpleNamespace(
+        load_certs_from_pemder_data=load_certs_from_pemder_data,
+        AuthStatus=AuthStatus,
+        PdfFileReader=PdfFileReader,
+        AdESIndeterminate=AdESIndeterminate,
+        enumerate_sig_fields=enumerate_sig_fields,
+        EmbeddedPdfSignature=EmbeddedPdfSignature,
+        SignatureCoverageLevel=SignatureCoverageLevel,
+        validate_pdf_signature=validate_pdf_signature,
+        ValidationContext=ValidationContext,
+        # Vietnamese CAs issue signing certificates with nonRepudiation, with
+        # digitalSignature, or with both. Either bit means "issued for signing";
+        # pyHanko's default (nonRepudiation only) would call a correct signature by a
+        # digitalSignature-only certificate "untrusted", and a mail gateway that only
+        # informs must not cry wolf. What is trusted is still decided by the chain to a
+        # configured root. No extended key usage is required.
+        key_usage=KeyUsageConstraints(
+            key_usage={"non_repudiation", "digital_signature"}, match_all_key_usages=False
+        ),
+        # Soft-fail revocation: a certificate whose CA has no configured CRL is judged
+        # without one (revoked-if-known); a configured CRL is consulted for certificates
+        # that declare a distribution point, as Vietnamese CA certificates do. A
+        # configured CRL counts however old it is: the operator chose it, and a lapsed
+        # nextUpdate must not turn every signature of that CA "untrusted"
+        # (TrustStore.stale_crls tells the operator to refresh it).
+        revocation=CertRevTrustPolicy(
+            RevocationCheckingPolicy.from_legacy("soft-fail"),
+            freshness=timedelta(days=36500),
+            freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
+        ),
+    )
+
+
 _VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 # pyHanko reports every problem it finds in a document as a log record with a traceback,
@@ -145,13 +171,17 @@ class TrustStore:
     def validation_context(self, at: datetime | None = None) -> ValidationContext:
         """A fresh pyHanko ValidationContext for one signature (contexts cache paths and
         registered certificates, so they are not shared): offline, given CRLs only."""
-        return ValidationContext(
-            trust_roots=[cert for der in self.roots for cert in load_certs_from_pemder_data(der)],
+        ph = _hanko()
+        context: ValidationContext = ph.ValidationContext(
+            trust_roots=[
+                cert for der in self.roots for cert in ph.load_certs_from_pemder_data(der)
+            ],
             crls=list(self.crls),
             moment=at,
             allow_fetching=False,
-            revinfo_policy=_REVOCATION,
+            revinfo_policy=ph.revocation,
         )
+        return context
 
     def stale_crls(self, at: datetime | None = None) -> list[str]:
         """Names of the configured CRLs whose nextUpdate has passed (time to refresh)."""
@@ -308,11 +338,12 @@ def _validate(
     data: bytes, filename: str, trust: TrustStore, moment: datetime
 ) -> list[SignatureResult]:
     malformed = SignatureResult(filename, INVALID, "malformed", "", None)
+    ph = _hanko()
     try:
-        reader = PdfFileReader(io.BytesIO(data))
-        if reader.encrypted and reader.decrypt("").status == AuthStatus.FAILED:
+        reader = ph.PdfFileReader(io.BytesIO(data))
+        if reader.encrypted and reader.decrypt("").status == ph.AuthStatus.FAILED:
             return [malformed]
-        fields = list(enumerate_sig_fields(reader, filled_status=True))
+        fields = list(ph.enumerate_sig_fields(reader, filled_status=True))
         skip_diff = reader.xrefs.total_revisions > MAX_REVISIONS_FOR_DIFF
     except Exception:
         # pyHanko raises many types (PdfReadError, KeyError, ValueError, …) on hostile
@@ -322,7 +353,7 @@ def _validate(
     found: list[tuple[int, SignatureResult]] = []
     for fq_name, _value, field in fields[:MAX_SIGNATURES]:
         try:
-            embedded = EmbeddedPdfSignature(reader, field, fq_name)
+            embedded = ph.EmbeddedPdfSignature(reader, field, fq_name)
         except Exception:
             found.append((1 << 30, SignatureResult(filename, INVALID, "broken", "", None)))
             continue
@@ -345,11 +376,12 @@ def _judge_one(
     moment: datetime,
     skip_diff: bool,
 ) -> SignatureResult:
+    ph = _hanko()
     try:
-        status = validate_pdf_signature(
+        status = ph.validate_pdf_signature(
             embedded,
             signer_validation_context=trust.validation_context(moment),
-            key_usage_settings=_KEY_USAGE,
+            key_usage_settings=ph.key_usage,
             skip_diff=skip_diff,
         )
     except Exception:
@@ -367,29 +399,31 @@ def _judge_one(
 
 def _reason(status: PdfSignatureStatus, moment: datetime) -> str | None:
     """None when the signature is valid, else the first of REASONS that applies."""
+    coverage_level = _hanko().SignatureCoverageLevel
+    indication = _hanko().AdESIndeterminate
     if not (status.intact and status.valid):
         return "broken"
-    if status.coverage is None or status.coverage == SignatureCoverageLevel.UNCLEAR:
+    if status.coverage is None or status.coverage == coverage_level.UNCLEAR:
         return "broken"
-    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE and not status.docmdp_ok:
+    if status.coverage != coverage_level.ENTIRE_FILE and not status.docmdp_ok:
         # Covers only an earlier revision and the later ones are not signatures or form
         # filling (or were not analysed): changed after signing.
         return "modified"
     indic = status.trust_problem_indic
     if status.revoked or indic in (
-        AdESIndeterminate.REVOKED_NO_POE,
-        AdESIndeterminate.REVOKED_CA_NO_POE,
+        indication.REVOKED_NO_POE,
+        indication.REVOKED_CA_NO_POE,
     ):
         return "revoked"
     if indic is None and status.trusted and status.seed_value_ok:
         return None
     if indic in (
-        AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE,
-        AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+        indication.CRYPTO_CONSTRAINTS_FAILURE,
+        indication.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
     ):
         return "broken"  # a banned algorithm (MD5, SHA-1): the signature proves nothing
     path = status.validation_path
-    if indic != AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND and path is not None:
+    if indic != indication.NO_CERTIFICATE_CHAIN_FOUND and path is not None:
         # The chain reaches a configured root: say which certificate's dates failed.
         for cert in path.iter_certs(include_root=False):
             if moment > cert.not_valid_after:
