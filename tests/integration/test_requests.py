@@ -474,3 +474,70 @@ def test_requests_table_keeps_no_password(province: Path, tmp_path: Path) -> Non
             return json.dumps([row[0], *[e[0] for e in entries]])
 
     assert password not in run(province, stored)
+
+
+def test_a_row_must_name_the_mailbox_owner(province: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mau03.csv"
+    path.write_text(
+        "STT,Họ và tên,Chức vụ,Bộ phận công tác,Địa chỉ hộp thư được cấp\n"
+        "1,Phạm Du Lịch,,,nvnguyen\n",
+        encoding="utf-8",
+    )
+    wrong = cli(
+        province,
+        "request",
+        "submit",
+        "--agency",
+        "ttr",
+        "--form",
+        "03",
+        "--file",
+        str(path),
+        "--json",
+    )
+    assert wrong.exit_code == 1
+    problem = json.loads(wrong.stdout)["error"]["problems"][0]
+    assert "Nguyễn Văn Nguyên" in problem["reason_vi"]
+
+
+def test_approval_checks_the_rows_again(province: Path, tmp_path: Path) -> None:
+    """A person who moved to another agency after the request was filed is no longer the
+    filer's to delete, and an officer who moved loses the old agency's role."""
+    path = tmp_path / "mau03.csv"
+    path.write_text(
+        "STT,Họ và tên,Chức vụ,Bộ phận công tác,Địa chỉ hộp thư được cấp\n1,Lê Văn Dũng,,,lvdung\n",
+        encoding="utf-8",
+    )
+    filed = submit(province, "--agency", "ttr", "--form", "03", "--file", str(path))
+    assert cli(province, "person", "move", "lvdung", "--to", "stc").exit_code == 0
+    refused = cli(province, "request", "approve", str(filed["id"]), "--json")
+    assert refused.exit_code == 4  # NotAllowed: not ttr's any more
+    person = json.loads(cli(province, "person", "show", "lvdung", "--json").stdout)
+    assert person["mailbox_status"] == "active"
+    assert not list((province / "archives").glob("lvdung*"))  # its copy did not linger
+
+    assert cli(province, "person", "move", "tvbao", "--to", "stc").exit_code == 0
+    roles = json.loads(cli(province, "role", "list", "--json").stdout)
+    assert not any(r["address"].startswith("tvbao@") for r in roles)
+
+
+def test_transfer_in_is_marked_and_a_privileged_password_is_never_mailed(
+    province: Path, tmp_path: Path
+) -> None:
+    assert cli(province, "role", "grant", "ptcuc", "centre_admin").exit_code == 0
+    path = tmp_path / "mau02.csv"
+    path.write_text(
+        "STT,Họ và tên,Địa chỉ hộp thư đã được cấp,Mã,Nội dung mới\n"
+        "1,Phạm Thị Cúc,ptcuc,1,Thanh tra viên\n",
+        encoding="utf-8",
+    )
+    filed = submit(province, "--agency", "ttr", "--form", "02", "--file", str(path))
+    shown = json.loads(cli(province, "request", "show", str(filed["id"]), "--json").stdout)
+    assert shown["rows"][0]["transfer_from"] == f"stc@{DOMAIN}"
+    assert cli(province, "request", "approve", str(filed["id"])).exit_code == 0
+    assert any("chuyển sang Thanh tra tỉnh" in s for s in inbox_subjects(province, "stc"))
+
+    # ptcuc now works at ttr and holds a role: her reset goes to the operator only.
+    before = inbox_subjects(province, "tvbao")
+    assert cli(province, "password", "reset", "ptcuc").exit_code == 0
+    assert inbox_subjects(province, "tvbao") == before

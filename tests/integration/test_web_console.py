@@ -419,6 +419,7 @@ def test_policy_page_lists_decisions_and_quarantine(server: RunningServer) -> No
 
 
 def test_console_link_and_nothing_inline(server: RunningServer) -> None:
+    assert "Quản trị" not in login(server, AN).get("/").text  # an official has no console
     admin = _centre(server)
     assert 'href="/console">Quản trị</a>' in admin.get("/").text
     for path in ("/console", "/console/directory", "/console/audit", "/console/passwords"):

@@ -620,3 +620,17 @@ def test_20000_rows_xlsx_is_fast(tmp_path: Path) -> None:
     assert len(rows) == 20_000
     assert all(isinstance(r, StaffRow) for r in rows)
     assert elapsed < 6.0
+
+
+def test_an_xlsx_that_unpacks_to_hundreds_of_megabytes_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "bomb.xlsx"
+    chunk = b" " * (1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as entry:
+            for _ in range(210):
+                entry.write(chunk)
+    assert path.stat().st_size < 2 * (1 << 20)
+    with pytest.raises(InvalidInput, match="MB"):
+        read_staff_list(path)

@@ -188,7 +188,10 @@ async def create_agency(
     parent_local = None
     if parent:
         parent_id = await find_agency_id(conn, cfg, parent)
-        parent_local = (await lock_active_agency(conn, cfg, parent_id)).address.split("@")[0]
+        parent_agency = await lock_active_agency(conn, cfg, parent_id)
+        parent_local = parent_agency.address.split("@")[0]
+        # R10 follows the tree: a unit of an agency outside the scope is outside too.
+        external = external or parent_agency.external
     local = (
         names.requested_local_part(address, cfg)
         if address

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, select, update
+from sqlalchemy import Select, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govmail.config import Config
@@ -24,7 +24,15 @@ from govmail.directory.model import Agency, CreatedPerson, Person
 from govmail.directory.passwords import generate_initial_password, hash_password
 from govmail.store import audit
 from govmail.store.database import Database
-from govmail.store.schema import addresses, agencies, mailboxes, people
+from govmail.store.schema import (
+    addresses,
+    agencies,
+    api_tokens,
+    delegations,
+    mailboxes,
+    people,
+    roles,
+)
 
 MAX_FIELD = 200  # full name, position, department (the columns' sizes)
 MAX_PART = 100  # surname, middle name, given name
@@ -305,10 +313,11 @@ async def move_person_in(
     conn: AsyncConnection, cfg: Config, ref: str, *, to: str, actor: str, source: str = ""
 ) -> Person:
     """move_person inside the caller's transaction (a Mẫu 02 transfer in, R8)."""
-    person_id, _, _ = await _find_person(conn, cfg, ref, for_change=True)
+    person_id, mailbox_id, _ = await _find_person(conn, cfg, ref, for_change=True)
     before = (await load_people(conn, cfg, people.c.id == person_id))[0]
     target = await active_agency(conn, cfg, to)
     await conn.execute(update(people).where(people.c.id == person_id).values(agency_id=target.id))
+    ended = await end_agency_powers(conn, person_id, mailbox_id, keep_agency=target.id)
     moved = (await load_people(conn, cfg, people.c.id == person_id))[0]
     await audit.record(
         conn,
@@ -318,6 +327,7 @@ async def move_person_in(
         source=source,
         to=moved.agency_address,
         before={"agency": before.agency_address},
+        **ended,
     )
     return moved
 
@@ -430,7 +440,62 @@ async def remove_person_in(
         .where(mailboxes.c.id == mailbox_id)
         .values(status="deleted", disabled_at=stamp)
     )
+    ended = await end_agency_powers(conn, person_id, mailbox_id, keep_agency=None)
     await audit.record(
-        conn, actor, "person.remove", names.full_address(local, cfg), source=source, **why
+        conn,
+        actor,
+        "person.remove",
+        names.full_address(local, cfg),
+        source=source,
+        **why,
+        **ended,
     )
     return (await load_people(conn, cfg, people.c.id == person_id))[0]
+
+
+async def end_agency_powers(
+    conn: AsyncConnection, person_id: int, mailbox_id: int, *, keep_agency: int | None
+) -> dict[str, Any]:
+    """What a person held at an agency they no longer work for ends with the move (or, with
+    ``keep_agency`` None, the removal): IT officer and head roles elsewhere, delegations on
+    other agencies' mailboxes (R22); a removal also ends every role and API token.
+    Returns what ended, for the audit entry."""
+    stale_roles = roles.c.mailbox_id == mailbox_id
+    if keep_agency is not None:
+        stale_roles = and_(
+            stale_roles, roles.c.agency_id.is_not(None), roles.c.agency_id != keep_agency
+        )
+    ended_roles = [
+        {"role": r.role, "agency_id": r.agency_id}
+        for r in await conn.execute(select(roles.c.role, roles.c.agency_id).where(stale_roles))
+    ]
+    await conn.execute(delete(roles).where(stale_roles))
+    other_boxes = select(mailboxes.c.id).where(mailboxes.c.kind == "agency")
+    if keep_agency is not None:
+        other_boxes = other_boxes.where(mailboxes.c.agency_id != keep_agency)
+    revoked = await conn.execute(
+        update(delegations)
+        .where(
+            delegations.c.person_id == person_id,
+            delegations.c.revoked_at.is_(None),
+            delegations.c.mailbox_id.in_(other_boxes.scalar_subquery()),
+        )
+        .values(revoked_at=audit.now())
+    )
+    tokens = 0
+    if keep_agency is None:
+        tokens = (
+            await conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.mailbox_id == mailbox_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=audit.now())
+            )
+        ).rowcount
+    ended: dict[str, Any] = {}
+    if ended_roles:
+        ended["ended_roles"] = ended_roles
+    if revoked.rowcount:
+        ended["ended_delegations"] = revoked.rowcount
+    if tokens:
+        ended["revoked_tokens"] = tokens
+    return ended

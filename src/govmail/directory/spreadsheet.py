@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -503,14 +504,38 @@ def _unreadable(path: Path, error: Exception) -> InvalidInput:
     )
 
 
+# 20,000 officials take ~5 MB of sheet XML; an .xlsx that unpacks to more is not a
+# staff list but a decompression bomb (openpyxl parses the shared strings into memory).
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024
+
+
+def _refuse_zip_bomb(path: Path, data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise _unreadable(path, error) from error
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise InvalidInput(
+            f"Tệp {path.name} giải nén ra hơn {MAX_XLSX_UNPACKED // 2**20} MB: không phải"
+            " một danh sách hợp lệ.",
+            f"{path.name} unpacks to more than {MAX_XLSX_UNPACKED // 2**20} MB: refused.",
+        )
+
+
 def _xlsx_rows(path: Path) -> Generator[_RawRow, None, None]:
     # openpyxl is imported here so that reading a CSV does not pay for loading it.
     from openpyxl import load_workbook
 
     try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise _unreadable(path, error) from error
+    _refuse_zip_bomb(path, data)
+    try:
         # Reading the bytes first means no OS file handle stays open if the caller
         # abandons the iterator (a read-only workbook otherwise keeps its file open).
-        workbook = load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as error:
         # openpyxl raises many unrelated types for damaged files (zipfile, KeyError, XML).
         raise _unreadable(path, error) from error

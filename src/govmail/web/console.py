@@ -306,6 +306,7 @@ def console_router(services: WebServices, gate: Gate) -> APIRouter:
                 "row": shown.rows[number - 1] if 0 < number <= len(shown.rows) else None,
                 "address": item["address"],
                 "proposals": item["proposals"],
+                "holder": item.get("holder", ""),
                 "typed": chosen.get(number, ""),
             }
             for number, item in sorted(plan.items())

@@ -378,6 +378,7 @@ def portal_router(services: WebServices, gate: Gate) -> APIRouter:
             agency=current.address,
             limit=PAGE_SIZE + 1,
             offset=(page - 1) * PAGE_SIZE,
+            newest=wanted != "open",  # open ones by age, like the centre's queue
         )
         context = {
             "agencies": found,

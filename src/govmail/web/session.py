@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from govmail.config import Config
 from govmail.directory.accounts import Account, load_account
@@ -24,6 +24,7 @@ from govmail.directory.sessions import (
 )
 from govmail.mailstore.folders import readable_delegations
 from govmail.store.database import Database
+from govmail.store.schema import roles
 from govmail.workflows.roles import Principal, load_principal
 
 COOKIE = "govmail_session"
@@ -41,10 +42,17 @@ class Visit:
     mailbox_id: int
     mailbox_address: str
     client: str
+    # The roles the account holds (the nav shows the console only to those who may use it;
+    # every console page checks again through the workflow principal).
+    roles: frozenset[str] = frozenset()
 
     @property
     def csrf(self) -> str:
         return self.session.csrf_token
+
+    @property
+    def console(self) -> bool:
+        return bool(self.roles & {"centre_admin", "director"})
 
 
 class NotSignedIn(Exception):
@@ -178,17 +186,20 @@ class AccountLoader:
     async def __call__(self, session: WebSession, client: str) -> Visit:
         cfg = self.cfg
 
-        def work(conn: Connection) -> tuple[Account, str]:
+        def work(conn: Connection) -> tuple[Account, str, frozenset[str]]:
             account = load_account(conn, cfg, session.mailbox_id)
             address = account.address
             if session.viewing != session.mailbox_id:
                 for box, local in readable_delegations(conn, account.person_id):
                     if box == session.viewing:
                         address = f"{local}@{cfg.domain}"
-            return account, address
+            held = conn.scalars(
+                select(roles.c.role).where(roles.c.mailbox_id == session.mailbox_id)
+            ).all()
+            return account, address, frozenset(held)
 
-        account, address = await self.db.run(work, write=False, brief=True)
-        return Visit(session, account, session.viewing, address, client)
+        account, address, held = await self.db.run(work, write=False, brief=True)
+        return Visit(session, account, session.viewing, address, client, held)
 
 
 async def principal_of(db: Database, visit: Visit) -> Principal:

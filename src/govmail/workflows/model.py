@@ -68,10 +68,13 @@ class RequestRow:
     address: str = ""
     changes: tuple[tuple[int, str], ...] = ()
     reason: str = ""
+    # Mẫu 02: the agency (address) the person works in now, when the filing agency is
+    # receiving them (R8); set by the desk, shown to the centre, checked at approval.
+    transfer_from: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.name}
-        for key in ("position", "department", "address", "reason"):
+        for key in ("position", "department", "address", "reason", "transfer_from"):
             if getattr(self, key):
                 found[key] = getattr(self, key)
         if self.changes:
@@ -87,6 +90,7 @@ class RequestRow:
             address=str(data.get("address", "")),
             changes=tuple((int(c), str(v)) for c, v in data.get("changes", ())),
             reason=str(data.get("reason", "")),
+            transfer_from=str(data.get("transfer_from", "")),
         )
 
 

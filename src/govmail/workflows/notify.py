@@ -30,6 +30,7 @@ def system_message(cfg: Config, to: str, subject: str, lines: Sequence[str]) -> 
     Written out directly rather than with ``email.message.EmailMessage``: its header
     folding costs ~40 ms per Vietnamese header, which a 200-person approval pays 400 times.
     """
+    to, subject = _one_line(to), _one_line(subject)
     name, address = parseaddr(to)
     headers = [
         ("From", formataddr((SYSTEM_NAME, f"postmaster@{cfg.domain}"), charset="utf-8")),
@@ -49,7 +50,14 @@ def system_message(cfg: Config, to: str, subject: str, lines: Sequence[str]) -> 
 
 def _encoded(value: str) -> str:
     """An unstructured header value as RFC 2047 encoded words when it is not ASCII."""
-    return value if value.isascii() else Header(value, "utf-8", maxlinelen=76).encode()
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _one_line(value: str) -> str:
+    """No line break ever reaches a header: names and subjects come from forms."""
+    return " ".join(value.split())
 
 
 def request_notice(

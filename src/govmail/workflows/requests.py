@@ -9,7 +9,9 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
@@ -26,6 +28,7 @@ from govmail.core.errors import (
     NotFound,
 )
 from govmail.core.naming import propose_personal_addresses
+from govmail.core.vietnamese import fold
 from govmail.directory import addresses as names
 from govmail.directory.agencies import (
     create_agency,
@@ -57,6 +60,7 @@ from govmail.store.schema import (
     people,
     request_events,
     requests,
+    roles,
 )
 from govmail.workflows import notify
 from govmail.workflows.calendar import WorkingCalendar, vietnam_date
@@ -147,16 +151,8 @@ class RequestDesk:
         late = decision_date is not None and vietnam_date(submitted_at) > decision_date + timedelta(
             days=REPORT_WITHIN_DAYS
         )
-        blob = None
         if document is not None:
-            name, data = document
-            if not data or len(data) > MAX_DOCUMENT_BYTES:
-                raise InvalidInput(
-                    "Tệp văn bản ủy quyền trống hoặc lớn hơn 10 MB.",
-                    "The authorisation document is empty or larger than 10 MB.",
-                )
-            blob = await asyncio.to_thread(self.blobs.put, data)
-            document = (_file_name(name), data)
+            document = (_file_name(document[0]), _checked_document(document[1]))
         try:
             async with self.db.write() as conn:
                 agency_row, external = await self._requesting_agency(conn, who, agency, payload)
@@ -166,6 +162,9 @@ class RequestDesk:
                         "Cần tải lên văn bản ủy quyền có chữ ký của thủ trưởng cơ quan.",
                         "Upload the authorisation signed by the head of the agency.",
                     )
+                blob = None
+                if document is not None:  # kept only once the request is known to be good
+                    blob = await asyncio.to_thread(self.blobs.put, document[1])
                 status = AWAITING_DIRECTOR if external else PENDING
                 request_id = (
                     await conn.execute(
@@ -240,7 +239,8 @@ class RequestDesk:
                 "name": " ".join(str(new["name"]).split()),
                 "abbr": str(new.get("abbr") or "").strip().lower() or None,
                 "parent": row.address if row else None,
-                "external": bool(new.get("external", False)),
+                # R10 follows the tree: a unit of an agency outside the scope is outside.
+                "external": bool(new.get("external", False)) or bool(row and row.external),
             }
             if row is not None:
                 who.require_agency(row.id)
@@ -308,6 +308,7 @@ class RequestDesk:
                 raise InvalidInput("Mẫu 02 không có thay đổi nào.", "Form 02 asks for no change.")
         if form == FORM_03 and not clean:
             raise InvalidInput("Mẫu 03 không có hộp thư nào.", "Form 03 names no mailbox.")
+        requester = payload.get("requester")
         if form == RESET:
             box = await self._member_mailbox(conn, agency, str(payload.get("address", "")))
             payload = {"address": names.full_address(box.local_part, self.cfg)}
@@ -327,7 +328,6 @@ class RequestDesk:
                 "person": names.full_address(box.local_part, self.cfg),
                 "revoke": bool(payload.get("revoke", False)),
             }
-        requester = payload.get("requester")
         if isinstance(requester, dict):
             payload["requester"] = {
                 k: clean_field(str(requester.get(k, "")), k, k)
@@ -338,6 +338,9 @@ class RequestDesk:
     async def _clean_row(
         self, conn: AsyncConnection, form: str, agency: Agency | None, row: RequestRow
     ) -> RequestRow:
+        """One row checked against the directory as it is now (at filing, and again at
+        approval): a Mẫu 02/03 row must name the mailbox's owner, and a person of another
+        agency in a Mẫu 02 is recorded as a transfer in (R8)."""
         _, full_name = clean_full_name(row.name)
         position = clean_field(row.position, "Chức vụ", "Position")
         department = clean_field(row.department, "Bộ phận công tác", "Department")
@@ -345,14 +348,33 @@ class RequestDesk:
             wanted = names.requested_local_part(row.address, self.cfg) if row.address else ""
             return RequestRow(full_name, position, department, wanted)
         box = await self._member_mailbox(conn, agency, row.address, transfer=form == FORM_02)
-        if box.kind != "personal":
+        if box.kind != "personal" or box.person_id is None:
             raise InvalidInput(
                 f"{row.address} là hộp thư cơ quan.", f"{row.address} is an agency mailbox."
             )
         address = names.full_address(box.local_part, self.cfg)
+        owner = (
+            await conn.execute(
+                select(people.c.full_name, people.c.agency_id).where(people.c.id == box.person_id)
+            )
+        ).one()
+        if fold(owner.full_name) != fold(full_name):
+            raise InvalidInput(
+                f"Hộp thư {address} là của {owner.full_name}, không phải {full_name}.",
+                f"Mailbox {address} belongs to {owner.full_name}, not {full_name}.",
+            )
         if form == FORM_03:
             reason = clean_field(row.reason, "Lý do", "Reason")
-            return RequestRow(full_name, position, department, address, reason=reason)
+            return RequestRow(owner.full_name, position, department, address, reason=reason)
+        transfer_from = ""
+        if agency is not None and owner.agency_id != agency.id:
+            source = (await load_agencies(conn, self.cfg, agencies.c.id == owner.agency_id))[0]
+            if row.transfer_from and row.transfer_from != source.address:
+                raise Conflict(
+                    f"{address} đã chuyển sang {source.name} sau khi yêu cầu được gửi.",
+                    f"{address} moved to {source.address} after the request was filed.",
+                )
+            transfer_from = source.address
         changes = []
         for code, value in row.changes:
             if code not in (CODE_POSITION, CODE_DEPARTMENT, CODE_ADDRESS):
@@ -368,7 +390,14 @@ class RequestDesk:
                     f"Thiếu nội dung mới cho mã {code}.", f"Code {code} needs a new value."
                 )
             changes.append((code, value))
-        return RequestRow(full_name, position, department, address, tuple(changes))
+        return RequestRow(
+            owner.full_name,
+            position,
+            department,
+            address,
+            tuple(changes),
+            transfer_from=transfer_from,
+        )
 
     async def _member_mailbox(
         self, conn: AsyncConnection, agency: Agency | None, ref: str, *, transfer: bool = False
@@ -406,8 +435,10 @@ class RequestDesk:
         form: str | None = None,
         limit: int = 200,
         offset: int = 0,
+        newest: bool = False,
     ) -> list[MailboxRequest]:
-        """Requests the principal may see, oldest open first (the console's queue)."""
+        """Requests the principal may see, oldest first (the console's queue), or newest
+        first (an agency's history)."""
         async with self.db.read() as conn:
             query = select(requests)
             if status == "open":
@@ -426,7 +457,13 @@ class RequestDesk:
                     requests.c.agency_id.in_(sorted(visible))
                     | (requests.c.submitter_mailbox_id == (who.mailbox_id or -1))
                 )
-            query = query.order_by(requests.c.submitted_at, requests.c.id)
+            query = query.order_by(
+                *(
+                    (requests.c.submitted_at.desc(), requests.c.id.desc())
+                    if newest
+                    else (requests.c.submitted_at, requests.c.id)
+                )
+            )
             found = (await conn.execute(query.limit(min(limit, 1000)).offset(offset))).all()
             wanted = {r.agency_id for r in found if r.agency_id is not None}
             known = {
@@ -442,7 +479,14 @@ class RequestDesk:
     async def show(self, who: Principal, request_id: int) -> MailboxRequest:
         async with self.db.read() as conn:
             request = await self._load(conn, request_id)
-            self._require_visible(who, request, await self._agency_id_of(conn, request_id))
+            owner = (
+                await conn.execute(
+                    select(requests.c.agency_id, requests.c.submitter_mailbox_id).where(
+                        requests.c.id == request_id
+                    )
+                )
+            ).one()
+            self._require_visible(who, owner.agency_id, owner.submitter_mailbox_id)
             return request
 
     async def document(self, who: Principal, request_id: int) -> tuple[str, bytes]:
@@ -464,11 +508,11 @@ class RequestDesk:
             )
 
     def _require_visible(
-        self, who: Principal, request: MailboxRequest, agency_id: int | None
+        self, who: Principal, agency_id: int | None, submitter: int | None
     ) -> None:
         if who.centre or who.director or (agency_id is not None and agency_id in who.agencies):
             return
-        if who.mailbox_id is not None and request.submitted_by == who.actor:
+        if who.mailbox_id is not None and submitter == who.mailbox_id:
             return
         raise NotAllowed("Bạn không có quyền xem yêu cầu này.", "You may not see this request.")
 
@@ -541,13 +585,42 @@ class RequestDesk:
             planned, collisions = await self._plan_addresses(
                 conn, request, agency, dict(addresses or {})
             )
+            holders = {
+                row: await self._holder(conn, planned[row], planned, row) for row in collisions
+            }
         return {
             row: {
                 "address": names.full_address(local, self.cfg) if local else None,
                 "proposals": collisions.get(row, []),
+                "holder": holders.get(row, ""),
             }
             for row, local in planned.items()
         }
+
+    async def _holder(
+        self, conn: AsyncConnection, local: str, planned: dict[int, str], row: int
+    ) -> str:
+        """Who has ``local`` already, for the operator to tell a namesake from the same
+        official asked for twice (R2: one personal mailbox per official)."""
+        earlier = [r for r, other in planned.items() if other == local and r < row]
+        if earlier:
+            return f"dòng {earlier[0]} của yêu cầu này"
+        try:
+            box = await names.find_mailbox(conn, self.cfg, local)
+        except NotFound:
+            return "tên dành riêng của hệ thống"
+        if box.person_id is None:
+            found = await load_agencies(conn, self.cfg, agencies.c.id == box.agency_id)
+            return f"hộp thư cơ quan {found[0].name}" if found else "hộp thư cơ quan"
+        owner = (
+            await conn.execute(
+                select(people.c.full_name, people.c.status, agencies.c.name)
+                .join(agencies, agencies.c.id == people.c.agency_id)
+                .where(people.c.id == box.person_id)
+            )
+        ).one()
+        gone = " (đã xóa, địa chỉ giữ lại)" if owner.status != "active" else ""
+        return f"{owner.full_name}, {owner.name}{gone}"
 
     async def approve(
         self, who: Principal, request_id: int, *, addresses: Mapping[int, str] | None = None
@@ -570,6 +643,22 @@ class RequestDesk:
             await self._refuse_decided(request)
         passwords = await self._new_passwords(request)
         archives = await self._archives(request)
+        try:
+            return await self._approve(who, request_id, chosen, passwords, archives)
+        except BaseException:
+            # Nothing was deleted: the copies of mailboxes that stay must not linger.
+            for archive in archives:
+                Path(archive).unlink(missing_ok=True)
+            raise
+
+    async def _approve(
+        self,
+        who: Principal,
+        request_id: int,
+        chosen: dict[int, str],
+        passwords: list[tuple[str, str]],
+        archives: list[str],
+    ) -> Approval:
         try:
             async with self.db.write() as conn:
                 await self._lock(conn, request_id, PENDING)
@@ -625,6 +714,13 @@ class RequestDesk:
     ) -> None:
         cfg = self.cfg
         agency = await self._target_agency(conn, request)
+        if request.form in (FORM_02, FORM_03):
+            # The directory may have changed since filing: check every row again now,
+            # under the request's lock (a person who moved away is not the filer's).
+            rows = tuple(
+                [await self._clean_row(conn, request.form, agency, r) for r in request.rows]
+            )
+            request = replace(request, rows=rows)
         if request.form == FORM_01:
             if request.payload.get("agency"):
                 new = request.payload["agency"]
@@ -690,6 +786,7 @@ class RequestDesk:
             for number, row in enumerate(request.rows, 1):
                 person = await _person_agency(conn, cfg, row.address)
                 if person != agency.id:
+                    await self._tell_source_agency(conn, row, agency, request.id)
                     await move_person_in(
                         conn,
                         cfg,
@@ -733,6 +830,7 @@ class RequestDesk:
                 )
                 approval.deleted.append(removed.address)
         elif request.form == RESET:
+            target = await self._member_mailbox(conn, agency, request.payload["address"])
             plain, hashed = passwords[0]
             address, _ = await set_password_in(
                 conn,
@@ -745,11 +843,14 @@ class RequestDesk:
             )
             approval.changed.append(address)
             approval.passwords[address] = plain
-            agency = _required(agency)
-            await self._send_passwords(conn, agency, approval.passwords, request.id)
+            await self._send_passwords(
+                conn, _required(agency), {address: plain}, request.id, target
+            )
         elif request.form == DELEGATION:
             agency = _required(agency)
             person = request.payload["person"]
+            if not request.payload.get("revoke"):
+                await self._member_mailbox(conn, agency, person)  # still one of theirs
             if request.payload.get("revoke"):
                 change = await revoke_delegation_in(
                     conn, cfg, agency.address, person, actor=who.actor, source=who.source
@@ -804,12 +905,16 @@ class RequestDesk:
             planned[number] = local
             if (local in taken and local not in own) or local in claimed:
                 _, full_name = clean_full_name(row.name)
-                collisions[number] = propose_personal_addresses(
+                proposals = propose_personal_addresses(
                     full_name,
                     suffixes,
                     lambda x: x in taken or x in claimed,
                     reserved=cfg.reserved_local_parts,
                 )
+                collisions[number] = proposals
+                # The screen preselects the first proposal: keep it from the later rows
+                # (two people of the same name get different first choices).
+                claimed.update(proposals[:1])
             claimed.add(local)
         return planned, collisions
 
@@ -824,24 +929,59 @@ class RequestDesk:
             )
         return agency
 
+    async def _tell_source_agency(
+        self, conn: AsyncConnection, row: RequestRow, agency: Agency, request_id: int
+    ) -> None:
+        """The agency a person leaves hears of it (R8: the receiving agency files it)."""
+        box = await conn.scalar(
+            select(mailboxes.c.id)
+            .join(agencies, agencies.c.id == mailboxes.c.agency_id)
+            .where(
+                mailboxes.c.kind == "agency",
+                mailboxes.c.status == "active",
+                agencies.c.id == await find_agency_id(conn, self.cfg, row.transfer_from),
+            )
+        )
+        if box is None:
+            return
+        raw = notify.system_message(
+            self.cfg,
+            row.transfer_from,
+            f"[Yêu cầu số {request_id}] {row.name} chuyển sang {agency.name}",
+            [
+                f"Theo yêu cầu số {request_id} của {agency.name}, {row.name} ({row.address})"
+                f" đã được chuyển sang {agency.name} trong Danh bạ. Địa chỉ thư không đổi.",
+                "Nếu việc chuyển công tác này không đúng, đề nghị báo ngay cho Trung tâm.",
+                "",
+                "-- ",
+                f"{row.address} moved to {agency.address} (request {request_id}).",
+            ],
+        )
+        await notify.deliver_in(conn, self.blobs, [(raw, [box])])
+
     async def _send_passwords(
         self,
         conn: AsyncConnection,
         agency: Agency,
         passwords: dict[str, str],
         request_id: int | None,
+        box: names.MailboxRef | None = None,
     ) -> None:
+        """Mail temporary passwords to the agency's IT officers (R7). Never for a mailbox
+        that holds a role: its password goes to the operator alone, so nobody at an
+        agency can take over a centre administrator's or another officer's mailbox."""
         if not passwords:
             return
+        if box is not None and await conn.scalar(
+            select(roles.c.id).where(roles.c.mailbox_id == box.mailbox_id).limit(1)
+        ):
+            return
         officers = await officers_of(conn, agency.id)
+        if box is not None:
+            officers = [o for o in officers if o != box.mailbox_id]
         if officers:
-            raw = notify.password_notice(
-                self.cfg,
-                f"Cán bộ chuyên trách CNTT <{agency.address}>",
-                passwords,
-                agency.name,
-                request_id,
-            )
+            to = ", ".join([await _primary_address(conn, self.cfg, o) for o in officers])
+            raw = notify.password_notice(self.cfg, to, passwords, agency.name, request_id)
             await notify.deliver_in(conn, self.blobs, [(raw, officers)])
 
     async def reset_password(self, who: Principal, address: str) -> tuple[str, str]:
@@ -868,7 +1008,7 @@ class RequestDesk:
                 )
             if agency_id is not None:
                 agency = (await load_agencies(conn, self.cfg, agencies.c.id == agency_id))[0]
-                await self._send_passwords(conn, agency, {done: plain}, None)
+                await self._send_passwords(conn, agency, {done: plain}, None, box)
         return done, plain
 
     # --- shared steps --------------------------------------------------------------------
@@ -1033,6 +1173,17 @@ async def _person_agency(conn: AsyncConnection, cfg: Config, ref: str) -> int | 
     return await conn.scalar(select(people.c.agency_id).where(people.c.id == box.person_id))
 
 
+async def _primary_address(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> str:
+    from govmail.store.schema import addresses
+
+    local = await conn.scalar(
+        select(addresses.c.local_part).where(
+            addresses.c.mailbox_id == mailbox_id, addresses.c.kind == "primary"
+        )
+    )
+    return names.full_address(str(local), cfg)
+
+
 async def _mailbox_locals(conn: AsyncConnection, mailbox_id: int) -> list[str]:
     from govmail.store.schema import addresses
 
@@ -1059,6 +1210,24 @@ def _fingerprint(
     return hashlib.sha256(
         json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
+
+
+# What a signed authorisation may be: a PDF (signed digitally or scanned) or a photo.
+_DOCUMENT_MAGIC = (b"%PDF-", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+
+def _checked_document(data: bytes) -> bytes:
+    if not data or len(data) > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(
+            "Tệp văn bản ủy quyền trống hoặc lớn hơn 10 MB.",
+            "The authorisation document is empty or larger than 10 MB.",
+        )
+    if not data.startswith(_DOCUMENT_MAGIC):
+        raise InvalidInput(
+            "Văn bản ủy quyền phải là tệp PDF, PNG hoặc JPEG.",
+            "The authorisation must be a PDF, PNG or JPEG file.",
+        )
+    return data
 
 
 def _file_name(name: str) -> str:

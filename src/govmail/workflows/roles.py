@@ -37,8 +37,8 @@ class Principal:
 
     ``actor`` is the audit log's "who" (an address, ``cli:<os user>``, ``api:<token>``),
     ``source`` its "from where" (a client IP, ``cli``). The agency sets are the agencies
-    the principal is IT officer or head of; an agency mailbox acts for its own agency
-    like its IT officer (its holders run it, R22) but cannot grant delegations.
+    the principal is IT officer or head of. An agency mailbox has no powers of its own:
+    its password is shared by whoever runs it (R22), so roles go to people.
     """
 
     actor: str
@@ -113,8 +113,6 @@ async def load_principal(
         )
     ).all()
     it = {r.agency_id for r in held if r.role == IT_OFFICER}
-    if box.kind == "agency":
-        it.add(box.agency_id)
     return Principal(
         actor=actor,
         source=source,
@@ -167,6 +165,15 @@ async def grant_role(
         box = await names.find_mailbox(conn, cfg, address)
         if box.status != "active":
             raise Conflict("Hộp thư không hoạt động.", "The mailbox is not active.")
+        if box.mailbox_id == who.mailbox_id:
+            raise NotAllowed(
+                "Không thể tự giao vai trò cho chính mình.", "Nobody grants themselves a role."
+            )
+        if box.kind != "personal":
+            raise InvalidInput(
+                "Vai trò chỉ giao cho hộp thư cá nhân (người chịu trách nhiệm).",
+                "Roles go to personal mailboxes (a person answers for them).",
+            )
         agency_id, agency_address = (
             await _agency_id(conn, cfg, agency) if agency is not None else (None, None)
         )
@@ -244,12 +251,19 @@ async def list_roles(db: Database, cfg: Config, *, agency: str | None = None) ->
 
 
 async def officers_of(conn: AsyncConnection, agency_id: int) -> list[int]:
-    """The mailboxes of an agency's IT officers (who get its password notices, R7)."""
+    """The active mailboxes of an agency's IT officers who still work there (who get its
+    password notices, R7)."""
     return list(
         (
             await conn.scalars(
-                select(roles.c.mailbox_id).where(
-                    roles.c.agency_id == agency_id, roles.c.role == IT_OFFICER
+                select(roles.c.mailbox_id)
+                .join(mailboxes, mailboxes.c.id == roles.c.mailbox_id)
+                .join(people, people.c.id == mailboxes.c.person_id)
+                .where(
+                    roles.c.agency_id == agency_id,
+                    roles.c.role == IT_OFFICER,
+                    mailboxes.c.status == "active",
+                    people.c.agency_id == agency_id,
                 )
             )
         ).all()

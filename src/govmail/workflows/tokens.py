@@ -145,4 +145,6 @@ async def principal_for_token(db: Database, token: str, *, source: str) -> Princ
         await conn.execute(
             update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=audit.now())
         )
-        return await load_principal(conn, row.mailbox_id, actor=f"api:{row.name}", source=source)
+        return await load_principal(
+            conn, row.mailbox_id, actor=f"api:{row.id}:{row.name}", source=source
+        )
