@@ -193,8 +193,6 @@ def _announce(cfg: Config, listening: dict[str, str], as_json: bool) -> None:
             print("Tài khoản mẫu (demo accounts):")
             for account in demo:
                 role = f", {account['role']}" if account.get("role") else ""
-                print(
-                    f"  {account['address']} / {account['password']}  ({account['name']}{role})"
-                )
+                print(f"  {account['address']} / {account['password']}  ({account['name']}{role})")
         print("Dừng: Ctrl+C")
     sys.stdout.flush()

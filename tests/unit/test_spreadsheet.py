@@ -627,10 +627,12 @@ def test_an_xlsx_that_unpacks_to_hundreds_of_megabytes_is_refused(tmp_path: Path
 
     path = tmp_path / "bomb.xlsx"
     chunk = b" " * (1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as entry:
-            for _ in range(210):
-                entry.write(chunk)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as entry,
+    ):
+        for _ in range(210):
+            entry.write(chunk)
     assert path.stat().st_size < 2 * (1 << 20)
     with pytest.raises(InvalidInput, match="MB"):
         read_staff_list(path)
