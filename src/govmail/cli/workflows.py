@@ -18,13 +18,16 @@ from govmail.cli.app import (
     _fail,
     _os_actor,
     _run,
+    _translated,
     app,
 )
 from govmail.config import Config
 from govmail.core.errors import AddressCollisions, InvalidInput
 from govmail.store.database import Database
 from govmail.workflows.model import FORM_01, FORM_02, FORM_03, MailboxRequest, RequestRow
+from govmail.workflows.requests import RequestDesk
 from govmail.workflows.roles import Principal
+from govmail.workflows.service import request_desk
 
 request_app = typer.Typer(help="Yêu cầu của cơ quan (Mẫu 01–03, R6–R10).", no_args_is_help=True)
 password_app = typer.Typer(help="Mật khẩu (R7).", no_args_is_help=True)
@@ -42,9 +45,7 @@ def operator() -> Principal:
     return Principal.operator(_os_actor())
 
 
-def desk(db: Database, cfg: Config) -> Any:
-    from govmail.workflows.service import request_desk
-
+def desk(db: Database, cfg: Config) -> RequestDesk:
     return request_desk(db, cfg)
 
 
@@ -115,7 +116,7 @@ def request_submit(
                 ),
                 as_json,
             )
-        rows = _translated_rows(lambda: read_form_file(file, form), as_json)
+        rows = _translated(as_json, lambda: read_form_file(file, form))
     payload: dict[str, Any] = {}
     if new_agency:
         payload["agency"] = {"name": new_agency, "abbr": abbr, "external": external}
@@ -145,13 +146,6 @@ def request_submit(
     if not as_json and request.late:
         text += "\n(Nộp muộn: quá 10 ngày kể từ ngày quyết định có hiệu lực.)"
     _emit(as_json, {"id": request.id, "status": request.status, "late": request.late}, text)
-
-
-def _translated_rows(read: Any, as_json: bool) -> list[RequestRow]:
-    from govmail.cli.app import _translated
-
-    rows: list[RequestRow] = _translated(as_json, read)
-    return rows
 
 
 @request_app.command("list")

@@ -18,7 +18,6 @@ from govmail.config import Config
 from govmail.core.mime import analyze_message
 from govmail.mailstore.delivery import Delivery, StoredMessage, deliver_batch
 from govmail.store.blobs import BlobStore
-from govmail.workflows.calendar import VIETNAM
 from govmail.workflows.model import STATUS_LABELS, MailboxRequest
 
 SYSTEM_NAME = "Hệ thống thư điện tử công vụ"
@@ -156,7 +155,3 @@ async def deliver_in(
     ]
     if deliveries:
         await conn.run_sync(lambda sync: deliver_batch(sync, deliveries))
-
-
-def vietnam_now() -> datetime:
-    return datetime.now(VIETNAM)

@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,6 +55,7 @@ from govmail.store.blobs import BlobStore
 from govmail.store.database import Database, is_unique_violation
 from govmail.store.schema import (
     REQUEST_FORMS,
+    addresses,
     agencies,
     mailboxes,
     people,
@@ -85,7 +86,7 @@ from govmail.workflows.model import (
     RequestEvent,
     RequestRow,
 )
-from govmail.workflows.roles import Principal, officers_of
+from govmail.workflows.roles import Principal, officers_of, primary_address
 
 MAX_ROWS = 2000
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -499,13 +500,6 @@ class RequestDesk:
         if blob is None:
             raise NotFound("Yêu cầu không có tệp đính kèm.", "The request has no document.")
         return request.document_name or "van-ban.bin", await asyncio.to_thread(self.blobs.get, blob)
-
-    async def pending_count(self) -> int:
-        async with self.db.read() as conn:
-            return int(
-                await conn.scalar(select(func.count()).where(requests.c.status.in_(OPEN_STATUSES)))
-                or 0
-            )
 
     def _require_visible(
         self, who: Principal, agency_id: int | None, submitter: int | None
@@ -980,7 +974,7 @@ class RequestDesk:
         if box is not None:
             officers = [o for o in officers if o != box.mailbox_id]
         if officers:
-            to = ", ".join([await _primary_address(conn, self.cfg, o) for o in officers])
+            to = ", ".join([await primary_address(conn, self.cfg, o) for o in officers])
             raw = notify.password_notice(self.cfg, to, passwords, agency.name, request_id)
             await notify.deliver_in(conn, self.blobs, [(raw, officers)])
 
@@ -1173,20 +1167,7 @@ async def _person_agency(conn: AsyncConnection, cfg: Config, ref: str) -> int | 
     return await conn.scalar(select(people.c.agency_id).where(people.c.id == box.person_id))
 
 
-async def _primary_address(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> str:
-    from govmail.store.schema import addresses
-
-    local = await conn.scalar(
-        select(addresses.c.local_part).where(
-            addresses.c.mailbox_id == mailbox_id, addresses.c.kind == "primary"
-        )
-    )
-    return names.full_address(str(local), cfg)
-
-
 async def _mailbox_locals(conn: AsyncConnection, mailbox_id: int) -> list[str]:
-    from govmail.store.schema import addresses
-
     return list(
         (
             await conn.scalars(
@@ -1265,6 +1246,4 @@ def _summary(approval: Approval) -> str:
 
 
 def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

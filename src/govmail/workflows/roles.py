@@ -3,7 +3,6 @@ the Principal every workflow use case is called with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +14,7 @@ from govmail.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from govmail.directory import addresses as names
 from govmail.store import audit
 from govmail.store.database import Database
-from govmail.store.schema import ROLE_NAMES, mailboxes, people, roles
+from govmail.store.schema import ROLE_NAMES, addresses, mailboxes, people, roles
 
 CENTRE_ADMIN = "centre_admin"  # Trung tâm CNTT&TT: processes requests, runs the system
 DIRECTOR = "director"  # Giám đốc Sở TT&TT: approves R10 requests
@@ -242,7 +241,7 @@ async def list_roles(db: Database, cfg: Config, *, agency: str | None = None) ->
         found = (await conn.execute(query)).all()
         return [
             RoleGrant(
-                await _primary(conn, cfg, r.mailbox_id),
+                await primary_address(conn, cfg, r.mailbox_id),
                 r.role,
                 await _agency_address(conn, cfg, r.agency_id),
             )
@@ -270,9 +269,8 @@ async def officers_of(conn: AsyncConnection, agency_id: int) -> list[int]:
     )
 
 
-async def _primary(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> str:
-    from govmail.store.schema import addresses
-
+async def primary_address(conn: AsyncConnection, cfg: Config, mailbox_id: int) -> str:
+    """The full primary address of a mailbox."""
     local = await conn.scalar(
         select(addresses.c.local_part).where(
             addresses.c.mailbox_id == mailbox_id, addresses.c.kind == "primary"
@@ -289,8 +287,4 @@ async def _agency_address(conn: AsyncConnection, cfg: Config, agency_id: int | N
             mailboxes.c.agency_id == agency_id, mailboxes.c.kind == "agency"
         )
     )
-    return await _primary(conn, cfg, int(box)) if box is not None else None
-
-
-def describe(role_names: Iterable[str]) -> list[str]:
-    return [ROLE_LABELS[r][0] for r in role_names if r in ROLE_LABELS]
+    return await primary_address(conn, cfg, int(box)) if box is not None else None
